@@ -54,9 +54,11 @@ impl FromStr for ByteSize {
             "gib" => 1 << 30,
             "t" | "tb" => 1_000_000_000_000,
             "tib" => 1 << 40,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "`{text}` has unknown unit `{other}`; use B, KB, KiB, MB, MiB, GB, GiB, TB or TiB"
-            )),
+            ))
+            }
         };
         number
             .checked_mul(factor)

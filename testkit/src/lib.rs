@@ -1,1 +1,13 @@
-pub fn placeholder() {}
+//! Helpers for Headwater's tests. Tests talk to real services; these find
+//! them, name things so tests can run in parallel, and wait on conditions
+//! instead of sleeping.
+
+pub mod appender;
+pub mod names;
+pub mod services;
+pub mod wait;
+
+pub use appender::MemoryAppender;
+pub use names::unique_name;
+pub use services::{mysql_url, postgres_admin_url, postgres_url, s3_endpoint};
+pub use wait::{wait_until, wait_until_async};

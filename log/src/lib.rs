@@ -1,0 +1,5 @@
+//! Headwater's embedded partitioned log.
+
+pub mod config;
+
+pub use config::{FsyncPolicy, LogConfig};

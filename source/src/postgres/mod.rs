@@ -1,0 +1,5 @@
+//! PostgreSQL logical replication (pgoutput).
+
+pub mod config;
+
+pub use config::PostgresConfig;
