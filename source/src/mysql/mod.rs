@@ -1,0 +1,5 @@
+//! MySQL / MariaDB row-based binlog.
+
+pub mod config;
+
+pub use config::MySqlConfig;
