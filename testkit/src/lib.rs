@@ -9,5 +9,7 @@ pub mod wait;
 
 pub use appender::MemoryAppender;
 pub use names::unique_name;
-pub use services::{mysql_url, postgres_admin_url, postgres_url, s3_endpoint};
+pub use services::{
+    duckdb_python, mysql_url, postgres_admin_url, postgres_ca_path, postgres_url, s3_endpoint,
+};
 pub use wait::{wait_until, wait_until_async};
