@@ -1,0 +1,5 @@
+//! Parquet archives on object storage.
+
+pub mod config;
+
+pub use config::ParquetConfig;
