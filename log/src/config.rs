@@ -23,6 +23,11 @@ pub struct LogConfig {
     pub max_disk: Option<ByteSize>,
     /// Let retention delete segments a sink has not committed past.
     pub allow_uncommitted_deletes: bool,
+    /// Bytes of segment between two entries of the sparse indexes.
+    pub index_interval_bytes: ByteSize,
+    /// On a damaged batch inside a sealed segment, skip the rest of that
+    /// segment (its records are lost) instead of stopping with an error.
+    pub skip_damaged_segments: bool,
 }
 
 /// When appended records are fsynced, and so when a source may acknowledge.
@@ -56,6 +61,8 @@ impl Default for LogConfig {
             fsync: FsyncPolicy::Batch(BatchLiteral::Batch),
             max_disk: None,
             allow_uncommitted_deletes: false,
+            index_interval_bytes: ByteSize(4096),
+            skip_damaged_segments: false,
         }
     }
 }
@@ -65,8 +72,11 @@ impl LogConfig {
         if self.partitions == 0 || self.partitions > 4096 {
             problems.add("log.partitions", "must be between 1 and 4096");
         }
-        if self.segment_bytes.0 < 4096 {
-            problems.add("log.segment_bytes", "must be at least 4KiB");
+        if self.segment_bytes.0 < 4096 || self.segment_bytes.0 > 1 << 30 {
+            problems.add("log.segment_bytes", "must be between 4KiB and 1GiB");
+        }
+        if self.index_interval_bytes.0 == 0 {
+            problems.add("log.index_interval_bytes", "must be more than zero");
         }
         if let FsyncPolicy::Interval { interval } = &self.fsync {
             if interval.0.is_zero() {

@@ -1,5 +1,36 @@
 //! Headwater's embedded partitioned log.
+//!
+//! On disk, under the log directory:
+//!
+//! ```text
+//! topics/{topic}/topic.checkpoint            partition count, creation time
+//! topics/{topic}/{partition:05}/{base:020}.log        record batches
+//! topics/{topic}/{partition:05}/{base:020}.index      sparse offset index
+//! topics/{topic}/{partition:05}/{base:020}.timeindex  sparse time index
+//! consumers/{consumer}/{topic}.checkpoint    committed offsets
+//! ```
+//!
+//! See [`Log`] for the durability contract and [`batch`] for the format.
 
+pub mod batch;
 pub mod config;
+pub mod error;
+mod index;
+mod log;
+mod offsets;
+mod partition;
+mod reader;
+mod scan;
+mod segment;
+pub mod stats;
+mod topic;
+pub mod verify;
+mod writer;
 
+pub use batch::{LogRecord, Record};
 pub use config::{FsyncPolicy, LogConfig};
+pub use error::LogError;
+pub use log::{AppendReceipt, Log, PartitionInfo, TopicInfo};
+pub use reader::Reader;
+pub use stats::LogStats;
+pub use topic::partition_for;

@@ -1,0 +1,143 @@
+//! The log's one error type, and the policy each error maps to.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use headwater_core::error::{io_kind, Classify, ErrorKind};
+
+/// Errors are `Clone` so one failed fsync can be reported to every append
+/// that was waiting on it.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+
+    #[error("log segment {path} is damaged at byte {position} (the batch expected there starts at offset {offset}): {problem}. Records from there to the end of this segment cannot be read; restore the file from a backup, or set `log.skip_damaged_segments = true` to skip them (they are lost)")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        position: u64,
+        problem: String,
+    },
+
+    #[error("topic `{topic}` has {on_disk} partitions on disk but `log.partitions` is {configured}; set `log.partitions = {on_disk}`, or move {dir} away to start the topic afresh")]
+    PartitionCountMismatch {
+        topic: String,
+        on_disk: u32,
+        configured: u32,
+        dir: PathBuf,
+    },
+
+    #[error("topic metadata {path} cannot be used ({reason}); restore it from a backup, or move the topic directory away")]
+    TopicMeta { path: PathBuf, reason: String },
+
+    #[error("`{name}` is not a valid {what} name: use letters, digits, `.`, `_` and `-` (at most 200, not starting with `.`)")]
+    InvalidName { what: &'static str, name: String },
+
+    #[error("topic `{topic}` does not exist yet in the log (it is created by its first append)")]
+    UnknownTopic { topic: String },
+
+    #[error("topic `{topic}` has no partition {partition} (it has {partitions})")]
+    UnknownPartition {
+        topic: String,
+        partition: u32,
+        partitions: u32,
+    },
+
+    #[error("consumer `{consumer}` tried to commit offset {requested} for {topic}/{partition}, below its committed {committed}; offsets only move forward")]
+    OffsetRegression {
+        consumer: String,
+        topic: String,
+        partition: u32,
+        committed: u64,
+        requested: u64,
+    },
+
+    #[error("consumer `{consumer}` tried to commit offset {requested} for {topic}/{partition}, past the high-water mark {high_watermark}")]
+    OffsetBeyondEnd {
+        consumer: String,
+        topic: String,
+        partition: u32,
+        requested: u64,
+        high_watermark: u64,
+    },
+
+    #[error("consumer offsets {path}: {reason}")]
+    Offsets { path: PathBuf, reason: String },
+
+    #[error("the log stopped accepting appends after a write or fsync failed ({reason}); fix the cause and restart headwater, which recovers the log from disk")]
+    Poisoned { reason: String },
+
+    #[error("invalid log configuration: {problems}")]
+    Config { problems: String },
+
+    #[error("the log is closed")]
+    Closed,
+
+    #[error("the log was opened read-only")]
+    ReadOnly,
+}
+
+impl LogError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        LogError::Io {
+            op,
+            path: path.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    pub(crate) fn core(path: impl Into<PathBuf>, error: headwater_core::Error) -> Self {
+        LogError::Offsets {
+            path: path.into(),
+            reason: error.to_string(),
+        }
+    }
+}
+
+impl Classify for LogError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LogError::Io { source, .. } => io_kind(source),
+            LogError::Corrupt { .. }
+            | LogError::PartitionCountMismatch { .. }
+            | LogError::TopicMeta { .. }
+            | LogError::Offsets { .. } => ErrorKind::WaitForOperator,
+            // A sink may start before its source has appended anything.
+            LogError::UnknownTopic { .. } => ErrorKind::Retry,
+            LogError::InvalidName { .. }
+            | LogError::UnknownPartition { .. }
+            | LogError::OffsetRegression { .. }
+            | LogError::OffsetBeyondEnd { .. }
+            | LogError::Poisoned { .. }
+            | LogError::Config { .. }
+            | LogError::Closed
+            | LogError::ReadOnly => ErrorKind::Stop,
+        }
+    }
+}
+
+pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+/// Topic and consumer names become directory and file names.
+pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(LogError::InvalidName {
+            what,
+            name: name.to_owned(),
+        })
+    }
+}
