@@ -112,3 +112,46 @@ mod tests {
         assert!(!Value::Unchanged.is_null());
     }
 }
+
+/// The value as text, the way a database prints it: decimals exactly,
+/// timestamps in ISO 8601 (`Z` for `timestamptz`), bytes as `\x` hex,
+/// arrays as `{a,b}`. Used for display, masking and comparisons.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Unchanged => f.write_str("(unchanged)"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int16(i) => write!(f, "{i}"),
+            Value::Int32(i) => write!(f, "{i}"),
+            Value::Int64(i) => write!(f, "{i}"),
+            Value::UInt64(i) => write!(f, "{i}"),
+            Value::Float32(x) => write!(f, "{x}"),
+            Value::Float64(x) => write!(f, "{x}"),
+            Value::Decimal(d) => write!(f, "{d}"),
+            Value::Text(s) | Value::Json(s) | Value::Enum(s) => f.write_str(s),
+            Value::Bytes(b) => {
+                f.write_str("\\x")?;
+                b.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+            }
+            Value::Uuid(u) => f.write_str(&uuid_to_string(u)),
+            Value::Date(d) => write!(f, "{d}"),
+            Value::Time(t) => write!(f, "{t}"),
+            Value::TimeTz(t) => write!(f, "{t}"),
+            Value::Timestamp(t) => write!(f, "{t}"),
+            Value::TimestampTz(t @ crate::time::Timestamp::Micros(_)) => write!(f, "{t}Z"),
+            Value::TimestampTz(t) => write!(f, "{t}"),
+            Value::Interval(i) => write!(f, "{i}"),
+            Value::Array(items) => {
+                f.write_str("{")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}

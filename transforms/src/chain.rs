@@ -1,0 +1,101 @@
+//! The chain: every configured step in order.
+
+use headwater_core::{ChangeEvent, Result, Transform};
+
+use crate::columns::{ColumnOp, Columns};
+use crate::config::TransformConfig;
+use crate::error::TransformError;
+use crate::filter::{parse_op, Filter};
+use crate::mask::Mask;
+use crate::route::Route;
+use crate::tables::TableMatcher;
+
+#[derive(Default)]
+pub struct TransformChain {
+    steps: Vec<Box<dyn Transform>>,
+}
+
+impl TransformChain {
+    pub fn build(configs: &[TransformConfig]) -> Result<Self, TransformError> {
+        let steps = configs
+            .iter()
+            .enumerate()
+            .map(|(index, config)| build_step(index, config))
+            .collect::<Result<_, _>>()?;
+        Ok(TransformChain { steps })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// Runs `events` through every step, in order.
+    pub fn apply(&self, events: Vec<ChangeEvent>) -> Result<Vec<ChangeEvent>> {
+        let mut current = events;
+        let mut next = Vec::with_capacity(current.len());
+        for step in &self.steps {
+            for event in current.drain(..) {
+                step.apply(event, &mut next)?;
+            }
+            std::mem::swap(&mut current, &mut next);
+        }
+        Ok(current)
+    }
+}
+
+fn build_step(
+    index: usize,
+    config: &TransformConfig,
+) -> Result<Box<dyn Transform>, TransformError> {
+    Ok(match config {
+        TransformConfig::Filter {
+            tables,
+            ops,
+            conditions,
+        } => {
+            let ops = ops
+                .iter()
+                .map(|op| {
+                    parse_op(op).ok_or_else(|| TransformError::Invalid {
+                        index,
+                        kind: "filter",
+                        message: format!("`{op}` is not an operation"),
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Box::new(Filter::new(
+                TableMatcher::new(tables),
+                ops,
+                conditions.clone(),
+            ))
+        }
+        TransformConfig::Select { tables, columns } => Box::new(Columns::new(
+            TableMatcher::new(tables),
+            ColumnOp::Keep(columns.clone()),
+        )),
+        TransformConfig::Drop { tables, columns } => Box::new(Columns::new(
+            TableMatcher::new(tables),
+            ColumnOp::Remove(columns.clone()),
+        )),
+        TransformConfig::Rename { tables, columns } => Box::new(Columns::new(
+            TableMatcher::new(tables),
+            ColumnOp::Rename(columns.clone()),
+        )),
+        TransformConfig::Mask {
+            tables,
+            columns,
+            method,
+            salt,
+        } => Box::new(Mask::new(
+            TableMatcher::new(tables),
+            columns.clone(),
+            *method,
+            salt.as_ref()
+                .map(|s| s.expose().as_bytes().to_vec())
+                .unwrap_or_default(),
+        )),
+        TransformConfig::Route { tables, topic } => {
+            Box::new(Route::new(TableMatcher::new(tables), topic.clone()))
+        }
+    })
+}

@@ -1,0 +1,213 @@
+//! `[[transforms]]`: the ordered chain, one entry per step, chosen by `type`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use headwater_core::config::Problems;
+use headwater_core::Secret;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TransformConfig {
+    /// Keep only the events that match every condition given.
+    Filter {
+        #[serde(default)]
+        tables: Vec<String>,
+        /// `insert`, `update`, `delete`, `read`, `truncate`, `message`.
+        #[serde(default)]
+        ops: Vec<String>,
+        /// Column conditions on the row after the change (before, for deletes).
+        #[serde(default, rename = "where")]
+        conditions: Vec<Condition>,
+    },
+    /// Keep only these columns (key columns stay in the event's key).
+    Select {
+        #[serde(default)]
+        tables: Vec<String>,
+        columns: Vec<String>,
+    },
+    /// Remove these columns.
+    Drop {
+        #[serde(default)]
+        tables: Vec<String>,
+        columns: Vec<String>,
+    },
+    /// Rename columns: `columns = { old = "new" }`.
+    Rename {
+        #[serde(default)]
+        tables: Vec<String>,
+        columns: BTreeMap<String, String>,
+    },
+    /// Hide column values.
+    Mask {
+        #[serde(default)]
+        tables: Vec<String>,
+        columns: Vec<String>,
+        #[serde(default)]
+        method: MaskMethod,
+        /// Required for `method = "hash"`: the same salt gives the same
+        /// hash, so masked values still join.
+        salt: Option<Secret>,
+    },
+    /// Send events to the topic the template names; `{source}`,
+    /// `{namespace}` and `{table}` are replaced.
+    Route {
+        #[serde(default)]
+        tables: Vec<String>,
+        topic: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MaskMethod {
+    /// A salted hash of the value, as hex text.
+    #[default]
+    Hash,
+    /// The text `***`.
+    Redact,
+    /// SQL NULL.
+    Null,
+}
+
+/// `{ column = "status", op = "==", value = "paid" }`; `value` is compared
+/// as a number when both sides are numbers, else as text.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    pub column: String,
+    pub op: CompareOp,
+    #[serde(default)]
+    pub value: Option<toml_value::Scalar>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum CompareOp {
+    #[serde(rename = "==")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "is_null")]
+    IsNull,
+    #[serde(rename = "is_not_null")]
+    IsNotNull,
+}
+
+pub mod toml_value {
+    use serde::Deserialize;
+
+    /// A literal in a condition.
+    #[derive(Clone, Debug, PartialEq, Deserialize)]
+    #[serde(untagged)]
+    pub enum Scalar {
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+        Text(String),
+    }
+}
+
+const OPS: [&str; 6] = ["insert", "update", "delete", "read", "truncate", "message"];
+
+impl TransformConfig {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TransformConfig::Filter { .. } => "filter",
+            TransformConfig::Select { .. } => "select",
+            TransformConfig::Drop { .. } => "drop",
+            TransformConfig::Rename { .. } => "rename",
+            TransformConfig::Mask { .. } => "mask",
+            TransformConfig::Route { .. } => "route",
+        }
+    }
+
+    /// Checks entry `transforms[index]` without any I/O.
+    pub fn validate(&self, index: usize, problems: &mut Problems) {
+        let key = format!("transforms[{index}]");
+        match self {
+            TransformConfig::Filter {
+                ops, conditions, ..
+            } => {
+                for op in ops {
+                    if !OPS.contains(&op.as_str()) {
+                        problems.add(
+                            format!("{key}.ops"),
+                            format!("`{op}` is not one of {}", OPS.join(", ")),
+                        );
+                    }
+                }
+                for (i, c) in conditions.iter().enumerate() {
+                    let needs_value = !matches!(c.op, CompareOp::IsNull | CompareOp::IsNotNull);
+                    if needs_value != c.value.is_some() {
+                        let what = if needs_value {
+                            "needs a `value`"
+                        } else {
+                            "takes no `value`"
+                        };
+                        problems.add(format!("{key}.where[{i}]"), format!("`{:?}` {what}", c.op));
+                    }
+                }
+            }
+            TransformConfig::Select { columns, .. } | TransformConfig::Drop { columns, .. } => {
+                if columns.is_empty() {
+                    problems.add(format!("{key}.columns"), "lists no column");
+                }
+            }
+            TransformConfig::Rename { columns, .. } => {
+                if columns.is_empty() {
+                    problems.add(format!("{key}.columns"), "renames no column");
+                }
+            }
+            TransformConfig::Mask {
+                columns,
+                method,
+                salt,
+                ..
+            } => {
+                if columns.is_empty() {
+                    problems.add(format!("{key}.columns"), "lists no column");
+                }
+                if *method == MaskMethod::Hash
+                    && salt.as_ref().is_none_or(|s| s.expose().is_empty())
+                {
+                    problems.add(
+                        format!("{key}.salt"),
+                        "is required for method = \"hash\" (an unsalted hash of an email or a phone number is easy to reverse); use salt = \"${MASK_SALT}\"",
+                    );
+                }
+            }
+            TransformConfig::Route { topic, .. } => {
+                if topic.is_empty() {
+                    problems.add(format!("{key}.topic"), "is empty");
+                }
+                let mut rest = topic.as_str();
+                while let Some(open) = rest.find('{') {
+                    let Some(close) = rest[open..].find('}') else {
+                        problems.add(
+                            format!("{key}.topic"),
+                            format!("`{topic}` has an unclosed `{{`"),
+                        );
+                        break;
+                    };
+                    let name = &rest[open + 1..open + close];
+                    if !["source", "namespace", "table"].contains(&name) {
+                        problems.add(
+                            format!("{key}.topic"),
+                            format!("`{{{name}}}` is not a placeholder; use {{source}}, {{namespace}}, {{table}}"),
+                        );
+                    }
+                    rest = &rest[open + close + 1..];
+                }
+            }
+        }
+    }
+}
