@@ -211,23 +211,29 @@ fn extract_each(figment: &Figment) -> Result<Config, Vec<String>> {
     let mut sources = BTreeMap::new();
     let mut sinks = BTreeMap::new();
     for name in dict_keys(figment, "sources") {
-        match figment.extract_inner::<SourceConfig>(&format!("sources.{name}")) {
+        match extract_at::<SourceConfig>(figment, &format!("sources.{name}")) {
             Ok(c) => drop(sources.insert(name, c)),
             Err(e) => collect(e),
         }
     }
     for name in dict_keys(figment, "sinks") {
-        match figment.extract_inner::<SinkConfig>(&format!("sinks.{name}")) {
+        match extract_at::<SinkConfig>(figment, &format!("sinks.{name}")) {
             Ok(c) => drop(sinks.insert(name, c)),
             Err(e) => collect(e),
         }
     }
     let mut transforms = Vec::new();
     if let Ok(figment::value::Value::Array(_, items)) = figment.find_value("transforms") {
-        for i in 0..items.len() {
-            match figment.extract_inner::<TransformConfig>(&format!("transforms.{i}")) {
+        for (i, item) in items.iter().enumerate() {
+            match item.deserialize::<TransformConfig>() {
                 Ok(t) => transforms.push(t),
-                Err(e) => collect(e),
+                Err(e) => collect(e.into_iter().fold(None, |acc: Option<figment::Error>, mut e| {
+                    e.path.splice(0..0, ["transforms".to_owned(), i.to_string()]);
+                    Some(match acc {
+                        Some(acc) => acc.chain(e),
+                        None => e,
+                    })
+                }).unwrap_or_else(|| figment::Error::from("invalid transform".to_owned()))),
             }
         }
     }
@@ -272,7 +278,26 @@ fn optional<T: serde::de::DeserializeOwned>(
     if figment.find_value(key).is_err() {
         return None;
     }
-    figment.extract_inner(key).map_err(collect).ok()
+    extract_at(figment, key).map_err(collect).ok()
+}
+
+/// `Figment::extract_inner`, with error paths put in order: figment appends
+/// the section's path after the inner path.
+fn extract_at<T: serde::de::DeserializeOwned>(figment: &Figment, key: &str) -> Result<T, figment::Error> {
+    figment.extract_inner(key).map_err(|e| {
+        let section: Vec<String> = key.split('.').map(str::to_owned).collect();
+        let fixed = e.into_iter().map(|mut e| {
+            if e.path.ends_with(&section) {
+                let inner = e.path.len() - section.len();
+                e.path.rotate_right(section.len());
+                debug_assert_eq!(e.path[..section.len()], section[..], "{inner}");
+            }
+            e
+        });
+        fixed
+            .reduce(|acc, e| acc.chain(e))
+            .unwrap_or_else(|| figment::Error::from(format!("`{key}` is invalid")))
+    })
 }
 
 fn describe_figment_error(e: figment::Error) -> String {
@@ -281,10 +306,7 @@ fn describe_figment_error(e: figment::Error) -> String {
         .metadata
         .as_ref()
         .filter(|m| m.name.contains("environment"))
-        .map(|m| match &e.profile {
-            Some(profile) => m.interpolate(profile, &e.path),
-            None => String::new(),
-        });
+        .map(|_| format!("HEADWATER_{}", e.path.join("__").to_ascii_uppercase()));
     let mut key = e.path.join(".");
     let what = match &e.kind {
         Kind::UnknownField(field, expected) => {
