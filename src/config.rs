@@ -120,17 +120,20 @@ impl Config {
                 key != "log" && TOP_LEVEL_KEYS.contains(&top)
             }),
         );
-        let config = extract_each(&figment).map_err(refuse)?;
-        let problems = config.validate();
+        let (config, mut problems) = extract_each(&figment);
+        let cross_check = problems.is_empty();
+        problems.extend(config.validate(cross_check).iter().map(str::to_owned));
         if problems.is_empty() {
             Ok(config)
         } else {
-            Err(refuse(problems.iter().map(str::to_owned).collect()))
+            Err(refuse(problems))
         }
     }
 
-    /// Every problem a look at the config alone can find.
-    pub fn validate(&self) -> Problems {
+    /// Every problem a look at the config alone can find. `cross_check`
+    /// also checks how sections refer to each other, which misleads when
+    /// some section failed to load.
+    pub fn validate(&self, cross_check: bool) -> Problems {
         let mut problems = Problems::new();
         self.log.validate(&mut problems);
         for (name, source) in &self.sources {
@@ -146,7 +149,7 @@ impl Config {
             for (i, pattern) in sink.topics().iter().enumerate() {
                 let source_part = pattern.split('.').next().unwrap_or("");
                 let feeds = self.sources.keys().any(|s| glob_match(source_part, s));
-                if !feeds && !self.has_route() {
+                if cross_check && !feeds && !self.has_route() {
                     problems.add(
                         format!("sinks.{name}.topics[{i}]"),
                         format!(
@@ -199,7 +202,7 @@ fn check_name(section: &str, name: &str, problems: &mut Problems) {
 
 /// Extracts section by section, so one wrong section does not hide the
 /// problems of the others (serde stops at the first error it meets).
-fn extract_each(figment: &Figment) -> Result<Config, Vec<String>> {
+fn extract_each(figment: &Figment) -> (Config, Vec<String>) {
     let mut problems = Vec::new();
     let mut collect =
         |e: figment::Error| problems.extend(e.into_iter().map(describe_figment_error));
@@ -227,31 +230,33 @@ fn extract_each(figment: &Figment) -> Result<Config, Vec<String>> {
         for (i, item) in items.iter().enumerate() {
             match item.deserialize::<TransformConfig>() {
                 Ok(t) => transforms.push(t),
-                Err(e) => collect(e.into_iter().fold(None, |acc: Option<figment::Error>, mut e| {
-                    e.path.splice(0..0, ["transforms".to_owned(), i.to_string()]);
-                    Some(match acc {
-                        Some(acc) => acc.chain(e),
-                        None => e,
-                    })
-                }).unwrap_or_else(|| figment::Error::from("invalid transform".to_owned()))),
+                Err(e) => collect(
+                    e.into_iter()
+                        .fold(None, |acc: Option<figment::Error>, mut e| {
+                            e.path
+                                .splice(0..0, ["transforms".to_owned(), i.to_string()]);
+                            Some(match acc {
+                                Some(acc) => acc.chain(e),
+                                None => e,
+                            })
+                        })
+                        .unwrap_or_else(|| figment::Error::from("invalid transform".to_owned())),
+                ),
             }
         }
     }
     let data_dir = optional(figment, "data_dir", &mut collect).unwrap_or_else(default_data_dir);
     let log = optional(figment, "log", &mut collect).unwrap_or_default();
     let api = optional(figment, "api", &mut collect).unwrap_or_default();
-    if problems.is_empty() {
-        Ok(Config {
-            data_dir,
-            log,
-            api,
-            sources,
-            transforms,
-            sinks,
-        })
-    } else {
-        Err(problems)
-    }
+    let config = Config {
+        data_dir,
+        log,
+        api,
+        sources,
+        transforms,
+        sinks,
+    };
+    (config, problems)
 }
 
 fn problems_push_unknown(collect: &mut impl FnMut(figment::Error), key: &str) {
@@ -283,7 +288,10 @@ fn optional<T: serde::de::DeserializeOwned>(
 
 /// `Figment::extract_inner`, with error paths put in order: figment appends
 /// the section's path after the inner path.
-fn extract_at<T: serde::de::DeserializeOwned>(figment: &Figment, key: &str) -> Result<T, figment::Error> {
+fn extract_at<T: serde::de::DeserializeOwned>(
+    figment: &Figment,
+    key: &str,
+) -> Result<T, figment::Error> {
     figment.extract_inner(key).map_err(|e| {
         let section: Vec<String> = key.split('.').map(str::to_owned).collect();
         let fixed = e.into_iter().map(|mut e| {
