@@ -12,8 +12,6 @@ pub enum LogCommand {
 
 pub fn run(command: LogCommand, data_dir: &Path) -> anyhow::Result<()> {
     match command {
-        LogCommand::Topics => {
-            anyhow::bail!("the log at {} cannot be listed yet", data_dir.display())
-        }
+        LogCommand::Topics => anyhow::bail!("the log at {} cannot be listed yet", data_dir.display()),
     }
 }
