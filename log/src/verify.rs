@@ -92,7 +92,7 @@ fn verify_partition(dir: &Path, report: &mut VerifyReport) -> Result<()> {
         report.batches += batches;
         report.records += records;
         report.bytes += end.position;
-        if let Some(problem) = end.damage {
+        if let Some(problem) = end.damage.clone() {
             let len = fs::metadata(&path).map_or(end.position, |m| m.len());
             report.damage.push(Damage {
                 path,
@@ -102,7 +102,8 @@ fn verify_partition(dir: &Path, report: &mut VerifyReport) -> Result<()> {
                 bytes_after: len - end.position,
             });
         }
-        expected = Some(end.next_offset);
+        // After damage the next segment's start cannot be checked.
+        expected = end.damage.is_none().then_some(end.next_offset);
     }
     Ok(())
 }

@@ -1,0 +1,429 @@
+//! The log's API end to end: append, read, tail, offsets, timestamps,
+//! retention, metadata and damage in sealed segments.
+
+#![allow(clippy::unwrap_used)] // tests and their helpers may panic
+
+mod common;
+
+use std::time::Duration;
+
+use common::{config, open, read_all, record, rt};
+use headwater_core::config::{ByteSize, HumanDuration};
+use headwater_core::error::{Classify, ErrorKind};
+use headwater_log::{partition_for, Log, LogError};
+
+#[test]
+fn append_then_read_back_across_partitions_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(4));
+    let records: Vec<_> = (0..200)
+        .map(|i| {
+            (
+                format!("t{}", i % 2),
+                record(&format!("k{i}"), &format!("v{i}"), i),
+            )
+        })
+        .collect();
+    let receipt = rt.block_on(log.append(records.clone())).unwrap();
+    let offsets = rt.block_on(receipt.durable()).unwrap();
+    assert_eq!(offsets.len(), 200);
+    for ((topic, rec), (t, p, _)) in records.iter().zip(&offsets) {
+        assert_eq!(topic, t);
+        assert_eq!(*p, partition_for(&rec.key, 4));
+    }
+    let check = |log: &Log| {
+        for ((topic, rec), (_, p, o)) in records.iter().zip(&offsets) {
+            let got = read_all(log, topic, *p, *o);
+            assert_eq!(got[0].value, rec.value);
+            assert_eq!(got[0].key, rec.key);
+            assert_eq!(got[0].offset, *o);
+        }
+    };
+    check(&log);
+    drop(log);
+    let log = open(dir.path(), config(4));
+    check(&log);
+    let topics = log.topics();
+    assert_eq!(topics.len(), 2);
+    assert_eq!(topics[0].partitions, 4);
+    let total: u64 = topics
+        .iter()
+        .flat_map(|t| &t.partition_info)
+        .map(|p| p.high_watermark)
+        .sum();
+    assert_eq!(total, 200);
+}
+
+#[test]
+fn tailing_reader_wakes_on_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(1));
+    rt.block_on(async {
+        log.append(vec![("t".into(), record("k", "first", 1))])
+            .await
+            .unwrap()
+            .durable()
+            .await
+            .unwrap();
+        let mut reader = log.reader("t", 0, 0).unwrap();
+        assert_eq!(reader.next_batch(10).await.unwrap().len(), 1);
+        let waiting = tokio::spawn(async move { reader.next_batch(10).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "a reader at the end must wait");
+        log.append(vec![("t".into(), record("k", "second", 2))])
+            .await
+            .unwrap()
+            .durable()
+            .await
+            .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got[0].value, &b"second"[..]);
+        assert_eq!(got[0].offset, 1);
+    });
+}
+
+#[test]
+fn interval_fsync_acknowledges_after_the_next_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let mut cfg = config(2);
+    cfg.fsync = headwater_log::FsyncPolicy::Interval {
+        interval: HumanDuration(Duration::from_millis(30)),
+    };
+    let log = open(dir.path(), cfg);
+    rt.block_on(async {
+        let receipts: Vec<_> = futures_join(&log).await;
+        for r in receipts {
+            r.durable().await.unwrap();
+        }
+    });
+    assert_eq!(
+        read_all(&log, "t", 0, 0).len() + read_all(&log, "t", 1, 0).len(),
+        50
+    );
+    assert!(
+        log.stats().fsyncs < 50,
+        "interval fsync must batch: {:?}",
+        log.stats()
+    );
+}
+
+async fn futures_join(log: &Log) -> Vec<headwater_log::AppendReceipt> {
+    let mut out = Vec::new();
+    for i in 0..50 {
+        out.push(
+            log.append(vec![("t".into(), record(&format!("{i}"), "v", i))])
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+#[test]
+fn consumer_offsets_are_monotonic_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(1));
+    rt.block_on(async {
+        let r = log
+            .append(
+                (0..10)
+                    .map(|i| ("t".to_string(), record("k", "v", i)))
+                    .collect(),
+            )
+            .await
+            .unwrap();
+        r.durable().await.unwrap();
+        log.commit_offset("sink-a", "t", 0, 5).await.unwrap();
+        log.commit_offset("sink-a", "t", 0, 5).await.unwrap();
+        let err = log.commit_offset("sink-a", "t", 0, 4).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LogError::OffsetRegression {
+                    committed: 5,
+                    requested: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = log.commit_offset("sink-a", "t", 0, 11).await.unwrap_err();
+        assert!(matches!(err, LogError::OffsetBeyondEnd { .. }), "{err}");
+        assert!(log.commit_offset("../evil", "t", 0, 1).await.is_err());
+        log.commit_offset("sink-a", "t", 0, 10).await.unwrap();
+    });
+    assert_eq!(log.committed_offset("sink-a", "t", 0), Some(10));
+    assert_eq!(log.committed_offset("sink-b", "t", 0), None);
+    drop(log);
+    let log = open(dir.path(), config(1));
+    assert_eq!(log.committed_offset("sink-a", "t", 0), Some(10));
+}
+
+#[test]
+fn read_from_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(1));
+    rt.block_on(async {
+        for chunk in 0..20 {
+            let recs = (0..10).map(|i| {
+                (
+                    "t".to_string(),
+                    record(
+                        "k",
+                        "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv",
+                        (chunk * 10 + i) * 100,
+                    ),
+                )
+            });
+            log.append(recs.collect())
+                .await
+                .unwrap()
+                .durable()
+                .await
+                .unwrap();
+        }
+        assert!(
+            log.topics()[0].partition_info[0].segments > 1,
+            "the test should span segments"
+        );
+        for (ts, expected) in [
+            (0, 0),
+            (50, 1),
+            (100, 1),
+            (12_345, 124),
+            (19_900, 199),
+            (19_901, 200),
+        ] {
+            let mut reader = log.reader_from_timestamp("t", 0, ts).await.unwrap();
+            assert_eq!(reader.position(), expected, "ts {ts}");
+            if expected < 200 {
+                assert_eq!(reader.next_batch(1).await.unwrap()[0].offset, expected);
+            }
+        }
+    });
+}
+
+#[test]
+fn partition_count_mismatch_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(2));
+    rt.block_on(log.append(vec![("shop.public.orders".into(), record("k", "v", 0))]))
+        .unwrap();
+    drop(log);
+    let err = Log::open(dir.path(), config(3)).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            LogError::PartitionCountMismatch {
+                on_disk: 2,
+                configured: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("shop.public.orders"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::WaitForOperator);
+}
+
+#[test]
+fn retention_waits_for_consumers_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let mut cfg = config(1);
+    cfg.retention_bytes = Some(ByteSize(8192));
+    let log = open(dir.path(), cfg.clone());
+    rt.block_on(async {
+        log.register_consumer("sink", "t").await.unwrap();
+        for i in 0..100 {
+            let value = "x".repeat(200);
+            log.append(vec![("t".into(), record("k", &value, i))])
+                .await
+                .unwrap()
+                .durable()
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            log.run_retention().await.unwrap(),
+            0,
+            "nothing is committed yet"
+        );
+        assert_eq!(log.log_start_offset("t", 0), 0);
+        log.commit_offset("sink", "t", 0, 50).await.unwrap();
+        assert!(log.run_retention().await.unwrap() > 0);
+        let start = log.log_start_offset("t", 0);
+        assert!(start > 0 && start <= 50, "start {start}");
+        // A reader from before the start is moved up to it.
+        assert_eq!(read_all(&log, "t", 0, 0).first().unwrap().offset, start);
+    });
+    drop(log);
+    cfg.allow_uncommitted_deletes = true;
+    let log = open(dir.path(), cfg);
+    rt.block_on(async {
+        log.run_retention().await.unwrap();
+        assert!(log.log_start_offset("t", 0) > 50);
+        assert_eq!(log.high_watermark("t", 0), 100);
+    });
+}
+
+#[test]
+fn disk_cap_applies_backpressure_until_consumers_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let mut cfg = config(1);
+    cfg.retention_bytes = Some(ByteSize(4096));
+    cfg.max_disk = Some(ByteSize(10_000));
+    let log = open(dir.path(), cfg);
+    rt.block_on(async {
+        log.register_consumer("sink", "t").await.unwrap();
+        let value = "x".repeat(1000);
+        for i in 0..10 {
+            log.append(vec![("t".into(), record("k", &value, i))])
+                .await
+                .unwrap()
+                .durable()
+                .await
+                .unwrap();
+        }
+        let blocked = log.append(vec![("t".into(), record("k", &value, 99))]);
+        let mut blocked = Box::pin(blocked);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut blocked)
+                .await
+                .is_err()
+        );
+        assert!(log.stats().backpressure);
+        log.commit_offset("sink", "t", 0, 10).await.unwrap();
+        let receipt = tokio::time::timeout(Duration::from_secs(5), blocked)
+            .await
+            .unwrap()
+            .unwrap();
+        receipt.durable().await.unwrap();
+        assert!(!log.stats().backpressure);
+        assert_eq!(log.stats().backpressure_episodes, 1);
+    });
+}
+
+#[test]
+fn damage_in_a_sealed_segment_is_loud_unless_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(1));
+    rt.block_on(async {
+        for i in 0..60 {
+            let value = "y".repeat(200);
+            log.append(vec![("t".into(), record("k", &value, i))])
+                .await
+                .unwrap()
+                .durable()
+                .await
+                .unwrap();
+        }
+    });
+    let first = log.topics()[0].partition_info[0].clone();
+    assert!(first.segments >= 3);
+    drop(log);
+    let seg = dir.path().join("topics/t/00000/00000000000000000000.log");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let at = bytes.len() - 300;
+    bytes[at] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+
+    // Opening checks only the last batches of a sealed segment; reading
+    // finds the damage.
+    let log = open(dir.path(), config(1));
+    let mut reader = log.reader("t", 0, 0).unwrap();
+    let err = loop {
+        match reader.read_now(100) {
+            Ok(batch) => assert!(!batch.is_empty(), "read past the damage"),
+            Err(err) => break err,
+        }
+    };
+    drop(log);
+    assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().contains("00000000000000000000.log"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("skip_damaged_segments"), "{err}");
+
+    let report = headwater_log::verify::verify(dir.path()).unwrap();
+    assert_eq!(report.damage.len(), 1, "{report:?}");
+
+    // Damage in the last batch of a sealed segment is found at open.
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0xff;
+    std::fs::write(&seg, &bytes).unwrap();
+    let err = Log::open(dir.path(), config(1)).err().unwrap();
+    assert!(matches!(err, LogError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().contains("00000000000000000000.log"),
+        "{err}"
+    );
+
+    let mut cfg = config(1);
+    cfg.skip_damaged_segments = true;
+    let log = open(dir.path(), cfg);
+    let got = read_all(&log, "t", 0, 0);
+    assert!(got.len() < 60 && got.len() > 30, "{}", got.len());
+    assert_eq!(got.last().unwrap().offset, 59);
+    assert!(got.windows(2).all(|w| w[0].offset < w[1].offset));
+}
+
+#[test]
+fn read_only_open_sees_records_and_refuses_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(2));
+    rt.block_on(async {
+        let recs = (0..30)
+            .map(|i| ("a.b.c".to_string(), record(&format!("{i}"), "v", i)))
+            .collect();
+        log.append(recs).await.unwrap().durable().await.unwrap();
+    });
+    let ro = Log::open_read_only(dir.path(), config(7)).unwrap();
+    assert_eq!(ro.topics()[0].partitions, 2);
+    assert_eq!(
+        read_all(&ro, "a.b.c", 0, 0).len() + read_all(&ro, "a.b.c", 1, 0).len(),
+        30
+    );
+    let err = rt
+        .block_on(ro.append(vec![("a.b.c".into(), record("k", "v", 0))]))
+        .unwrap_err();
+    assert!(matches!(err, LogError::ReadOnly));
+    drop(log);
+}
+
+#[test]
+fn segments_roll_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let mut cfg = config(1);
+    cfg.segment_age = HumanDuration(Duration::from_millis(1));
+    let log = open(dir.path(), cfg);
+    rt.block_on(async {
+        for i in 0..3 {
+            log.append(vec![("t".into(), record("k", "v", i))])
+                .await
+                .unwrap()
+                .durable()
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    assert_eq!(log.topics()[0].partition_info[0].segments, 3);
+    assert_eq!(read_all(&log, "t", 0, 0).len(), 3);
+}
