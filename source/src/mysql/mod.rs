@@ -1,5 +1,25 @@
 //! MySQL / MariaDB row-based binlog.
+//!
+//! Files, one job each: [`config`]; [`error`]; [`conn`] (SQL connections);
+//! [`binlog`] (event bodies: format description, table map, rows v1/v2,
+//! query, xid, rotate, GTIDs, annotate, heartbeat; binary JSON); [`types`]
+//! (column values); [`schema`] (table schemas in force, information_schema);
+//! [`ddl`]; [`gtid`] (executed GTID sets); [`snapshot`]; [`stream`] (the
+//! binlog loop); [`source`] (run loop and reconnects); [`check`].
 
+pub mod binlog;
+pub mod check;
 pub mod config;
+pub mod conn;
+pub mod ddl;
+pub mod error;
+pub mod gtid;
+pub mod schema;
+pub mod snapshot;
+pub mod source;
+pub mod stream;
+pub mod types;
 
-pub use config::MySqlConfig;
+pub use config::{MySqlConfig, ResumeBy, SnapshotMode};
+pub use error::MySqlError;
+pub use source::MySqlSource;

@@ -1,0 +1,139 @@
+//! [`MySqlSource`]: the run loop (snapshot or resume, stream, reconnect
+//! with backoff) behind the [`Source`] trait.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use headwater_core::error::{Classify, ErrorKind};
+use headwater_core::{Finding, MySqlPosition, Position, Source, SourceContext};
+use tracing::{info, warn};
+
+use super::config::{MySqlConfig, SnapshotMode};
+use super::conn::Sql;
+use super::error::{MySqlError, Result};
+use super::gtid::{Gtids, MariaDbGtids, MySqlGtids};
+use super::schema::{Collations, Schemas};
+use super::snapshot::{current_position, snapshot};
+use super::stream::{Start, Streamer};
+
+/// Captures the configured tables of one MySQL or MariaDB server.
+///
+/// ```no_run
+/// # use headwater_source::mysql::{MySqlConfig, MySqlSource};
+/// let config = MySqlConfig::new("mysql://repl:secret@localhost:3306", 5401, vec!["shop.*".into()]);
+/// let source = MySqlSource::new(config);
+/// // Box::new(source).run(ctx).await
+/// ```
+pub struct MySqlSource {
+    config: MySqlConfig,
+}
+
+impl MySqlSource {
+    pub fn new(config: MySqlConfig) -> Self {
+        MySqlSource { config }
+    }
+
+    pub fn config(&self) -> &MySqlConfig {
+        &self.config
+    }
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Where a restarted source goes on from: the last durable checkpoint.
+fn start_from_checkpoint(position: &MySqlPosition, mariadb: bool) -> Start {
+    let gtids = position.gtid_set.as_deref().and_then(|g| {
+        if mariadb {
+            MariaDbGtids::parse(g).map(Gtids::MariaDb)
+        } else {
+            MySqlGtids::parse(g).map(Gtids::MySql)
+        }
+    });
+    Start {
+        position: position.clone(),
+        gtids,
+    }
+}
+
+impl MySqlSource {
+    /// One connection's worth of work: find the start, stream. Returns Ok
+    /// on shutdown; `resume` is kept up to date with what was appended.
+    async fn run_once(
+        &self,
+        ctx: &SourceContext,
+        resume: &mut Option<MySqlPosition>,
+    ) -> Result<()> {
+        let mut sql = Sql::connect(&self.config.url).await?;
+        let collations = Collations::load(&mut sql).await?;
+        let mut schemas = Schemas::new(collations);
+        let start = match resume.clone() {
+            Some(position) => start_from_checkpoint(&position, sql.mariadb),
+            None => match self.config.snapshot {
+                SnapshotMode::Initial => {
+                    let start = snapshot(&self.config, ctx, &mut schemas).await?;
+                    *resume = Some(start.position.clone());
+                    start
+                }
+                SnapshotMode::Never => current_position(&mut sql).await?,
+            },
+        };
+        let mut streamer = Streamer::new(&self.config, ctx, sql, &mut schemas, &start);
+        let result = streamer.run(&start).await;
+        if let Some(appended) = streamer.appended.take() {
+            *resume = Some(appended);
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Source for MySqlSource {
+    async fn run(self: Box<Self>, ctx: SourceContext) -> headwater_core::Result<()> {
+        let mut resume = match ctx.appender.durable_checkpoint() {
+            Some(Position::MySql(p)) => Some(p),
+            Some(other) => {
+                return Err(headwater_core::Error::component(
+                    format!("source {}", ctx.name),
+                    MySqlError::Config(format!(
+                        "the log's checkpoint for this source is `{other}`, not a MySQL binlog position; was the source's type changed? Rename the source to start afresh"
+                    )),
+                ))
+            }
+            None => None,
+        };
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let began = Instant::now();
+            let result = self.run_once(&ctx, &mut resume).await;
+            if ctx.shutdown.is_cancelled() {
+                return Ok(());
+            }
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Retry => {
+                    if began.elapsed() > Duration::from_secs(60) {
+                        backoff = MIN_BACKOFF;
+                    }
+                    warn!(source = %ctx.name, error = %e, retry_in = ?backoff, "mysql: reconnecting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = ctx.shutdown.cancelled() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    info!(source = %ctx.name, resume = ?resume.as_ref().map(|p| format!("{}:{}", p.file, p.offset)), "mysql: resuming");
+                }
+                Err(e) => {
+                    return Err(headwater_core::Error::component(
+                        format!("source {}", ctx.name),
+                        e,
+                    ));
+                }
+            }
+        }
+    }
+
+    async fn check(&self) -> Vec<Finding> {
+        super::check::check(&self.config).await
+    }
+}

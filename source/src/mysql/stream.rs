@@ -1,0 +1,558 @@
+//! The binlog stream: events in, whole transactions out.
+//!
+//! A transaction's changes are gathered until its XID (or COMMIT, or the
+//! end of a standalone DDL) and then appended; consecutive small
+//! transactions are coalesced into one batch while more events are already
+//! waiting. Every batch ends at a commit and carries the position after it,
+//! with the GTID set executed so far, as its checkpoint.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, StreamExt};
+use headwater_core::{
+    ChangeEvent, Durable, EventBatch, MySqlPosition, Op, Position, SourceContext, TableId,
+    Timestamp, Value,
+};
+use mysql_async::binlog::events::Event as RawEvent;
+use mysql_async::prelude::Queryable;
+use mysql_async::BinlogStreamRequest;
+use tracing::{debug, info};
+
+use super::binlog::reader::DecodeError;
+use super::binlog::rows::decode_rows;
+use super::binlog::table_map::TableMap;
+use super::binlog::{code, decode_event, Event, RowsKind};
+use super::config::{MySqlConfig, ResumeBy};
+use super::conn::{opts, Sql};
+use super::ddl;
+use super::error::{codes, MySqlError, Result};
+use super::gtid::Gtids;
+use super::schema::{load_info, Schemas, TableInfo, TableState};
+
+/// Where to start and what has been executed up to there.
+#[derive(Clone, Debug)]
+pub struct Start {
+    pub position: MySqlPosition,
+    pub gtids: Option<Gtids>,
+}
+
+enum PendingGtid {
+    MariaDb { domain: u32, server: u32, seq: u64 },
+    MySql { sid: [u8; 16], gno: u64 },
+}
+
+pub struct Streamer<'a> {
+    cfg: &'a MySqlConfig,
+    ctx: &'a SourceContext,
+    sql: Sql,
+    schemas: &'a mut Schemas,
+    info: HashMap<TableId, Option<Arc<TableInfo>>>,
+    tables: HashMap<u64, Option<(TableMap, Arc<TableState>)>>,
+    file: String,
+    post_header_lens: Vec<u8>,
+    gtids: Option<Gtids>,
+    tx_events: Vec<ChangeEvent>,
+    tx_gtid: Option<PendingGtid>,
+    tx_open: bool,
+    tx_id: Option<u64>,
+    pending: Vec<ChangeEvent>,
+    pending_checkpoint: Option<MySqlPosition>,
+    /// The last checkpoint appended; a reconnect resumes from here.
+    pub appended: Option<MySqlPosition>,
+    last_append: Instant,
+    skip_until: Option<MySqlPosition>,
+    durables: FuturesOrdered<Durable>,
+}
+
+const MAX_IN_FLIGHT: usize = 64;
+
+impl<'a> Streamer<'a> {
+    pub fn new(
+        cfg: &'a MySqlConfig,
+        ctx: &'a SourceContext,
+        sql: Sql,
+        schemas: &'a mut Schemas,
+        start: &Start,
+    ) -> Self {
+        Streamer {
+            cfg,
+            ctx,
+            sql,
+            schemas,
+            info: HashMap::new(),
+            tables: HashMap::new(),
+            file: start.position.file.clone(),
+            post_header_lens: Vec::new(),
+            gtids: start.gtids.clone(),
+            tx_events: Vec::new(),
+            tx_gtid: None,
+            tx_open: false,
+            tx_id: None,
+            pending: Vec::new(),
+            pending_checkpoint: None,
+            appended: None,
+            last_append: Instant::now(),
+            skip_until: Some(start.position.clone()),
+            durables: FuturesOrdered::new(),
+        }
+    }
+
+    fn here(&self, offset: u64) -> String {
+        format!("{}:{offset}", self.file)
+    }
+
+    /// Streams from `start` until shutdown (Ok) or an error.
+    pub async fn run(&mut self, start: &Start) -> Result<()> {
+        let mut conn = mysql_async::Conn::new(opts(&self.cfg.url)?)
+            .await
+            .map_err(|source| MySqlError::Connect {
+                url: self.sql.url.clone(),
+                source,
+            })?;
+        let url = self.sql.url.clone();
+        let heartbeat_ns = u64::from(self.cfg.heartbeat_secs) * 1_000_000_000;
+        let mut setup = vec![format!("SET @master_heartbeat_period = {heartbeat_ns}")];
+        let gtid_text = start.gtids.as_ref().map(Gtids::to_text);
+        let by_gtid = self.cfg.resume_by == ResumeBy::Gtid
+            && gtid_text.as_ref().is_some_and(|g| !g.is_empty());
+        if self.sql.mariadb {
+            setup.push("SET @mariadb_slave_capability = 4".into());
+            if let (true, Some(g)) = (by_gtid, &gtid_text) {
+                setup.push(format!(
+                    "SET @slave_connect_state = '{}'",
+                    g.replace('\'', "")
+                ));
+                setup.push("SET @slave_gtid_strict_mode = 0".into());
+                setup.push("SET @slave_gtid_ignore_duplicates = 0".into());
+            }
+        }
+        for stmt in &setup {
+            conn.query_drop(stmt.as_str())
+                .await
+                .map_err(|e| MySqlError::query(format!("`{stmt}`"), &url, e))?;
+        }
+        let file = start.position.file.clone();
+        let mut request = BinlogStreamRequest::new(self.cfg.server_id)
+            .with_filename(file.as_bytes())
+            .with_pos(start.position.offset);
+        let mysql_sids = match (&start.gtids, by_gtid && !self.sql.mariadb) {
+            (Some(Gtids::MySql(set)), true) => Some(set.sids()),
+            _ => None,
+        };
+        if let Some(sids) = &mysql_sids {
+            request = request
+                .with_gtid()
+                .with_gtid_set(sids.iter().map(|(uuid, intervals)| {
+                    let mut sid = mysql_async::Sid::new(*uuid);
+                    for (a, b) in intervals {
+                        sid = sid.with_interval(mysql_async::GnoInterval::new(*a, *b));
+                    }
+                    sid
+                }));
+        }
+        info!(position = %start.position_text(), by_gtid, "mysql: starting binlog stream");
+        let mut stream = conn
+            .get_binlog_stream(request)
+            .await
+            .map_err(|e| self.stream_error(e, &start.position_text()))?;
+        let stall = Duration::from_secs(u64::from(self.cfg.heartbeat_secs) * 3 + 5);
+        loop {
+            let next = match stream.next().now_or_never() {
+                Some(next) => next,
+                None => {
+                    self.flush(true).await?;
+                    tokio::select! {
+                        _ = self.ctx.shutdown.cancelled() => {
+                            self.flush(false).await?;
+                            self.drain_durables().await?;
+                            return Ok(());
+                        }
+                        next = tokio::time::timeout(stall, stream.next()) => match next {
+                            Ok(next) => next,
+                            Err(_) => return Err(MySqlError::Stalled {
+                                url: url.clone(),
+                                position: self.here(0),
+                                seconds: stall.as_secs(),
+                            }),
+                        }
+                    }
+                }
+            };
+            let event = match next {
+                Some(Ok(event)) => event,
+                Some(Err(e)) => return Err(self.stream_error(e, &self.here(0))),
+                None => {
+                    return Err(MySqlError::Stalled {
+                        url: url.clone(),
+                        position: self.here(0),
+                        seconds: 0,
+                    })
+                }
+            };
+            self.handle(&event).await?;
+            if self.pending.len() >= self.cfg.max_batch_events {
+                self.flush(false).await?;
+            }
+            if self.ctx.shutdown.is_cancelled() {
+                self.flush(false).await?;
+                self.drain_durables().await?;
+                return Ok(());
+            }
+        }
+    }
+
+    fn stream_error(&self, e: mysql_async::Error, position: &str) -> MySqlError {
+        if let mysql_async::Error::Server(s) = &e {
+            if s.code == codes::FATAL_READING_BINLOG {
+                return MySqlError::PurgedBinlog {
+                    position: position.to_owned(),
+                    message: s.message.clone(),
+                };
+            }
+        }
+        MySqlError::Stream {
+            url: self.sql.url.clone(),
+            position: position.to_owned(),
+            source: e,
+        }
+    }
+
+    fn verify_checksum(&self, event: &RawEvent, type_code: u8, end: u64) -> Result<()> {
+        use mysql_async::binlog::BinlogChecksumAlg;
+        if type_code == code::FORMAT_DESCRIPTION {
+            return Ok(());
+        }
+        let Ok(Some(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32)) =
+            event.footer().get_checksum_alg()
+        else {
+            return Ok(());
+        };
+        let Some(found) = event.checksum() else {
+            return Ok(());
+        };
+        let found = u32::from_le_bytes(found);
+        let computed = event.calc_checksum(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32);
+        if found != computed {
+            return Err(MySqlError::Checksum {
+                position: self.here(end),
+                found,
+                computed,
+            });
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, raw: &RawEvent) -> Result<()> {
+        let header = raw.header();
+        let type_code = header.event_type_raw();
+        let end = u64::from(header.log_pos());
+        let start = end.saturating_sub(u64::from(header.event_size()));
+        self.verify_checksum(raw, type_code, end)?;
+        let event = decode_event(type_code, raw.data(), &self.post_header_lens)
+            .map_err(|source| self.decode_error(type_code, start, source))?;
+        match event {
+            Event::FormatDescription {
+                post_header_lens,
+                server_version,
+            } => {
+                debug!(server_version, position = %self.here(start), "mysql: format description");
+                self.post_header_lens = post_header_lens;
+            }
+            Event::Rotate { file, position } => {
+                debug!(file, position, "mysql: rotate");
+                self.file = file;
+            }
+            Event::MariaDbGtid {
+                domain,
+                seq,
+                standalone,
+            } => {
+                self.tx_gtid = Some(PendingGtid::MariaDb {
+                    domain,
+                    server: header.server_id(),
+                    seq,
+                });
+                self.tx_id = Some(seq);
+                self.tx_open = !standalone;
+            }
+            Event::MySqlGtid { sid, gno } => {
+                self.tx_gtid = Some(PendingGtid::MySql { sid, gno });
+                self.tx_id = Some(gno);
+            }
+            Event::Query { database, sql } => {
+                let first = ddl::first_word(&sql);
+                match first.as_str() {
+                    "begin" | "xa" | "savepoint" => self.tx_open = true,
+                    "commit" => self.commit(end),
+                    "rollback" => self.rollback(),
+                    _ if self.tx_open => {}
+                    _ => {
+                        self.on_ddl(&database, &sql, start, header.timestamp())
+                            .await?;
+                        self.commit(end);
+                    }
+                }
+            }
+            Event::Xid { .. } => self.commit(end),
+            Event::TableMap(map) => self.on_table_map(map).await?,
+            Event::Rows {
+                kind,
+                table_id,
+                body,
+            } => {
+                self.on_rows(kind, table_id, body, start, header.timestamp())?;
+            }
+            Event::Annotate | Event::Heartbeat | Event::Other(_) => {}
+        }
+        Ok(())
+    }
+
+    fn decode_error(&self, type_code: u8, start: u64, source: DecodeError) -> MySqlError {
+        MySqlError::Decode {
+            event: format!("type {type_code}"),
+            position: self.here(start),
+            source,
+        }
+    }
+
+    async fn table_info(&mut self, table: &TableId) -> Result<Option<Arc<TableInfo>>> {
+        if let Some(info) = self.info.get(table) {
+            return Ok(info.clone());
+        }
+        let info = load_info(
+            &mut self.sql,
+            &self.schemas.collations,
+            &table.namespace,
+            &table.name,
+        )
+        .await?
+        .map(Arc::new);
+        self.info.insert(table.clone(), info.clone());
+        Ok(info)
+    }
+
+    async fn on_table_map(&mut self, map: TableMap) -> Result<()> {
+        if !self.cfg.captures(&map.database, &map.table) {
+            self.tables.insert(map.table_id, None);
+            return Ok(());
+        }
+        if let Some(Some((known, _))) = self.tables.get(&map.table_id) {
+            if *known == map {
+                return Ok(());
+            }
+        }
+        let table = TableId::new(map.database.as_str(), map.table.as_str());
+        let info = self.table_info(&table).await?;
+        let state = self.schemas.from_map(&table, &map, info.as_deref())?;
+        debug!(table = %table, version = state.schema.version, "mysql: table map");
+        self.tables
+            .insert(map.table_id, Some((map, Arc::new(state))));
+        Ok(())
+    }
+
+    fn on_rows(
+        &mut self,
+        kind: RowsKind,
+        table_id: u64,
+        body: &[u8],
+        start: u64,
+        ts: u32,
+    ) -> Result<()> {
+        let state = match self.tables.get(&table_id) {
+            Some(Some((_, state))) => state.clone(),
+            Some(None) => return Ok(()),
+            None => {
+                return Err(self.decode_error(
+                    code::WRITE_ROWS_V1,
+                    start,
+                    DecodeError::new(
+                        "rows event",
+                        format!("table id {table_id} has no preceding table map"),
+                    ),
+                ))
+            }
+        };
+        let rows = decode_rows(kind, body, &state.cells).map_err(|e| MySqlError::Decode {
+            event: format!("rows of {}", state.schema.table),
+            position: self.here(start),
+            source: e,
+        })?;
+        let op = match kind {
+            RowsKind::Write => Op::Insert,
+            RowsKind::Update => Op::Update,
+            RowsKind::Delete => Op::Delete,
+        };
+        let position = Position::MySql(MySqlPosition {
+            file: self.file.clone(),
+            offset: start,
+            gtid_set: None,
+        });
+        let commit_ts = Some(Timestamp::Micros(i64::from(ts) * 1_000_000));
+        for row in rows {
+            let image = row.after.as_ref().or(row.before.as_ref());
+            let key = image
+                .map(|values| {
+                    state
+                        .key
+                        .iter()
+                        .map(|i| values.get(*i).cloned().unwrap_or(Value::Null))
+                        .collect()
+                })
+                .unwrap_or_default();
+            self.tx_events.push(ChangeEvent {
+                source: self.ctx.name.clone(),
+                table: state.schema.table.clone(),
+                op,
+                key,
+                before: row.before,
+                after: row.after,
+                position: position.clone(),
+                commit_ts,
+                tx_id: self.tx_id,
+                schema: state.schema.clone(),
+                topic: None,
+                headers: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn on_ddl(&mut self, database: &str, sql: &str, start: u64, ts: u32) -> Result<()> {
+        info!(database, position = %self.here(start), "mysql: DDL; refreshing table schemas");
+        self.info.clear();
+        self.tables.clear();
+        let Some((db, name)) = ddl::truncated_table(sql, database) else {
+            return Ok(());
+        };
+        if !self.cfg.captures(&db, &name) {
+            return Ok(());
+        }
+        let table = TableId::new(db.as_str(), name.as_str());
+        let schema = match self.schemas.current(&table) {
+            Some(schema) => schema,
+            None => match self.table_info(&table).await? {
+                Some(info) => self.schemas.from_info(&table, &info)?.schema,
+                None => return Ok(()),
+            },
+        };
+        self.tx_events.push(ChangeEvent {
+            source: self.ctx.name.clone(),
+            table,
+            op: Op::Truncate,
+            key: Vec::new(),
+            before: None,
+            after: None,
+            position: Position::MySql(MySqlPosition {
+                file: self.file.clone(),
+                offset: start,
+                gtid_set: None,
+            }),
+            commit_ts: Some(Timestamp::Micros(i64::from(ts) * 1_000_000)),
+            tx_id: self.tx_id,
+            schema,
+            topic: None,
+            headers: Vec::new(),
+        });
+        Ok(())
+    }
+
+    fn rollback(&mut self) {
+        self.tx_events.clear();
+        self.tx_gtid = None;
+        self.tx_open = false;
+        self.tx_id = None;
+    }
+
+    fn commit(&mut self, end: u64) {
+        match (self.tx_gtid.take(), &mut self.gtids) {
+            (
+                Some(PendingGtid::MariaDb {
+                    domain,
+                    server,
+                    seq,
+                }),
+                Some(Gtids::MariaDb(set)),
+            ) => set.add(domain, server, seq),
+            (Some(PendingGtid::MySql { sid, gno }), Some(Gtids::MySql(set))) => set.add(&sid, gno),
+            _ => {}
+        }
+        let checkpoint = MySqlPosition {
+            file: self.file.clone(),
+            offset: end,
+            gtid_set: self.gtids.as_ref().map(Gtids::to_text),
+        };
+        let events = std::mem::take(&mut self.tx_events);
+        let already = self.skip_until.as_ref().is_some_and(|s| checkpoint <= *s);
+        if !already {
+            self.skip_until = None;
+            let commit_gtid = checkpoint.gtid_set.clone();
+            self.pending.extend(events.into_iter().map(|mut e| {
+                if let Position::MySql(p) = &mut e.position {
+                    p.gtid_set.clone_from(&commit_gtid);
+                }
+                e
+            }));
+        }
+        self.pending_checkpoint = Some(checkpoint);
+        self.tx_open = false;
+        self.tx_id = None;
+    }
+
+    /// Appends what has been committed. `idle`: the stream has nothing
+    /// waiting; a checkpoint-only batch is sent at most once a second.
+    async fn flush(&mut self, idle: bool) -> Result<()> {
+        let Some(checkpoint) = self.pending_checkpoint.clone() else {
+            return Ok(());
+        };
+        if self.pending.is_empty() {
+            if self.appended.as_ref() == Some(&checkpoint)
+                || (idle && self.last_append.elapsed() < Duration::from_secs(1))
+            {
+                return Ok(());
+            }
+        }
+        let batch = EventBatch {
+            events: std::mem::take(&mut self.pending),
+            checkpoint: Some(Position::MySql(checkpoint.clone())),
+        };
+        let durable = self
+            .ctx
+            .appender
+            .append(batch)
+            .await
+            .map_err(MySqlError::Append)?;
+        self.durables.push_back(durable);
+        self.appended = Some(checkpoint);
+        self.pending_checkpoint = None;
+        self.last_append = Instant::now();
+        while let Some(Some(done)) = self.durables.next().now_or_never() {
+            done.map_err(MySqlError::Append)?;
+        }
+        while self.durables.len() > MAX_IN_FLIGHT {
+            if let Some(done) = self.durables.next().await {
+                done.map_err(MySqlError::Append)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn drain_durables(&mut self) -> Result<()> {
+        while let Some(done) = self.durables.next().await {
+            done.map_err(MySqlError::Append)?;
+        }
+        Ok(())
+    }
+}
+
+impl Start {
+    pub fn position_text(&self) -> String {
+        let mut s = format!("{}:{}", self.position.file, self.position.offset);
+        if let Some(g) = &self.gtids {
+            s.push_str(&format!(" (gtid {})", g.to_text()));
+        }
+        s
+    }
+}
