@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use headwater_core::config::{HumanDuration, Problems};
+use headwater_core::config::{ByteSize, HumanDuration, Problems};
 use headwater_core::SecretUrl;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -22,6 +22,46 @@ pub struct PostgresConfig {
     /// Emit a heartbeat message this often while captured tables are idle.
     #[serde(default = "default_heartbeat")]
     pub heartbeat: HumanDuration,
+    /// Binary pgoutput (PostgreSQL 14+): `auto` uses it when the server
+    /// supports it and every captured column has a type Headwater decodes
+    /// exactly from binary; otherwise text.
+    #[serde(default)]
+    pub binary: BinaryMode,
+    /// Ask the server to stream large in-progress transactions (protocol
+    /// version 2, PostgreSQL 14+) instead of spilling them on its own disk.
+    #[serde(default = "default_true")]
+    pub streaming: bool,
+    /// Most events in one batch handed to the log; a larger transaction is
+    /// split over several batches. Small transactions are coalesced up to it.
+    #[serde(default = "default_max_batch_events")]
+    pub max_batch_events: usize,
+    /// Memory for one streamed in-progress transaction before it spills to
+    /// a file in `spill_dir`.
+    #[serde(default = "default_stream_buffer")]
+    pub stream_buffer: ByteSize,
+    /// Where streamed transactions spill; default the system temp directory.
+    pub spill_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BinaryMode {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+const fn default_true() -> bool {
+    true
+}
+
+const fn default_max_batch_events() -> usize {
+    8192
+}
+
+const fn default_stream_buffer() -> ByteSize {
+    ByteSize(64 << 20)
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -39,6 +79,37 @@ fn default_heartbeat() -> HumanDuration {
 }
 
 impl PostgresConfig {
+    /// A configuration with every default, for building one in code.
+    pub fn new(url: impl Into<String>, tables: Vec<String>) -> Self {
+        PostgresConfig {
+            url: SecretUrl::new(url),
+            tables,
+            slot: None,
+            publication: None,
+            snapshot: SnapshotMode::Initial,
+            heartbeat: default_heartbeat(),
+            binary: BinaryMode::Auto,
+            streaming: true,
+            max_batch_events: default_max_batch_events(),
+            stream_buffer: default_stream_buffer(),
+            spill_dir: None,
+        }
+    }
+
+    /// The slot name: configured, or `headwater_{source}`.
+    pub fn slot_name(&self, source: &str) -> String {
+        self.slot
+            .clone()
+            .unwrap_or_else(|| default_object_name(source))
+    }
+
+    /// The publication name: configured, or `headwater_{source}`.
+    pub fn publication_name(&self, source: &str) -> String {
+        self.publication
+            .clone()
+            .unwrap_or_else(|| default_object_name(source))
+    }
+
     pub fn validate(&self, key: &str, problems: &mut Problems) {
         let url = self.url.expose();
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -61,6 +132,15 @@ impl PostgresConfig {
                 );
             }
         }
+        if self.max_batch_events == 0 {
+            problems.add(format!("{key}.max_batch_events"), "must be at least 1");
+        }
+        if self.heartbeat.0.is_zero() {
+            problems.add(
+                format!("{key}.heartbeat"),
+                "must be longer than 0s (write \"30s\")",
+            );
+        }
         for (field, name) in [("slot", &self.slot), ("publication", &self.publication)] {
             if let Some(name) = name {
                 let valid = !name.is_empty()
@@ -77,4 +157,17 @@ impl PostgresConfig {
             }
         }
     }
+}
+
+/// `headwater_{source}` with anything but a-z, 0-9 and _ replaced by _.
+fn default_object_name(source: &str) -> String {
+    let cleaned: String = source
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | '0'..='9' | '_' => c,
+            'A'..='Z' => c.to_ascii_lowercase(),
+            _ => '_',
+        })
+        .collect();
+    format!("headwater_{cleaned}").chars().take(63).collect()
 }

@@ -1,0 +1,130 @@
+//! Groups change events into [`EventBatch`]es and hands them to the log:
+//! small transactions are coalesced, a large one is split (only its last
+//! batch carries the checkpoint), and each batch's flush LSN goes to the
+//! acknowledger, which reports it upstream once the batch is durable.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use headwater_core::{Appender, ChangeEvent, Durable, EventBatch, Lsn, Position};
+use tokio::sync::{mpsc, Notify};
+
+use crate::postgres::error::{PgError, PgResult};
+
+/// A batch on its way to durability, and the flush LSN it allows.
+pub struct Ack {
+    pub durable: Durable,
+    pub flush: Option<Lsn>,
+}
+
+pub struct Batcher {
+    appender: Arc<dyn Appender>,
+    max_events: usize,
+    events: Vec<ChangeEvent>,
+    /// How many of `events` belong to complete transactions.
+    committed_len: usize,
+    checkpoint: Option<Position>,
+    flush_lsn: Option<Lsn>,
+    acks: mpsc::Sender<Ack>,
+}
+
+impl Batcher {
+    pub fn new(appender: Arc<dyn Appender>, max_events: usize, acks: mpsc::Sender<Ack>) -> Self {
+        Batcher {
+            appender,
+            max_events: max_events.max(1),
+            events: Vec::with_capacity(max_events.clamp(1, 65_536)),
+            committed_len: 0,
+            checkpoint: None,
+            flush_lsn: None,
+            acks,
+        }
+    }
+
+    pub async fn push(&mut self, event: ChangeEvent) -> PgResult<()> {
+        self.events.push(event);
+        if self.events.len() >= self.max_events {
+            // Ends inside a transaction: no checkpoint, but the complete
+            // transactions in it may still be acknowledged.
+            let events = std::mem::take(&mut self.events);
+            self.committed_len = 0;
+            self.checkpoint = None;
+            let flush = self.flush_lsn.take();
+            self.send(events, None, flush).await?;
+        }
+        Ok(())
+    }
+
+    /// A transaction ended: everything pushed so far is complete.
+    pub fn commit(&mut self, checkpoint: Position, end_lsn: Lsn) {
+        self.committed_len = self.events.len();
+        self.checkpoint = Some(checkpoint);
+        self.flush_lsn = Some(end_lsn);
+    }
+
+    /// A transaction already in the log was skipped; the server may still
+    /// be told it is flushed.
+    pub fn skipped(&mut self, end_lsn: Lsn) {
+        if self.events.len() == self.committed_len {
+            self.flush_lsn = Some(end_lsn);
+        }
+    }
+
+    /// Whether enough complete transactions wait to make a full batch.
+    pub fn full(&self) -> bool {
+        self.committed_len >= self.max_events / 2
+    }
+
+    /// Sends every complete transaction waiting; events of an open one stay.
+    pub async fn flush_committed(&mut self) -> PgResult<()> {
+        if self.committed_len == 0 && self.checkpoint.is_none() && self.flush_lsn.is_none() {
+            return Ok(());
+        }
+        let rest = self.events.split_off(self.committed_len);
+        let events = std::mem::replace(&mut self.events, rest);
+        self.committed_len = 0;
+        let checkpoint = self.checkpoint.take();
+        let flush = self.flush_lsn.take();
+        if events.is_empty() && checkpoint.is_none() {
+            // Only skipped transactions: nothing to append.
+            return self.ack(Durable::ready(), flush).await;
+        }
+        self.send(events, checkpoint, flush).await
+    }
+
+    async fn send(
+        &mut self,
+        events: Vec<ChangeEvent>,
+        checkpoint: Option<Position>,
+        flush: Option<Lsn>,
+    ) -> PgResult<()> {
+        let durable = self
+            .appender
+            .append(EventBatch { events, checkpoint })
+            .await?;
+        self.ack(durable, flush).await
+    }
+
+    async fn ack(&mut self, durable: Durable, flush: Option<Lsn>) -> PgResult<()> {
+        self.acks
+            .send(Ack { durable, flush })
+            .await
+            .map_err(|_| PgError::Cancelled)
+    }
+}
+
+/// Awaits each batch's durability in order and publishes the flush LSN.
+pub async fn acknowledge(
+    mut acks: mpsc::Receiver<Ack>,
+    flushed: Arc<AtomicU64>,
+    notify: Arc<Notify>,
+) -> PgResult<()> {
+    while let Some(ack) = acks.recv().await {
+        ack.durable.await?;
+        if let Some(lsn) = ack.flush {
+            flushed.fetch_max(lsn.0, Ordering::AcqRel);
+            notify.notify_one();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! The PostgreSQL source's errors, each with the policy the supervisor
+//! applies ([`Classify`]) and a message that names the object and the fix.
+
+use std::io;
+
+use headwater_core::error::{io_kind, Classify, ErrorKind};
+use headwater_core::Lsn;
+
+/// A PostgreSQL `ErrorResponse`: SQLSTATE, message, and the optional detail
+/// and hint the server added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerError {
+    pub code: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (SQLSTATE {})", self.message, self.code)?;
+        if let Some(detail) = &self.detail {
+            write!(f, "; {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("cannot connect to PostgreSQL at {target}: {source}; check that the server runs and the URL's host and port")]
+    Connect {
+        target: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("the connection to PostgreSQL at {target} was lost ({context}): {source}; reconnecting resumes from the slot")]
+    ConnectionLost {
+        target: String,
+        context: &'static str,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("TLS with PostgreSQL at {target} failed: {reason}")]
+    Tls { target: String, reason: String },
+
+    #[error("PostgreSQL rejected the login of role `{user}`: {reason}; check the password in the URL and pg_hba.conf")]
+    Auth { user: String, reason: String },
+
+    #[error("PostgreSQL refused {context}: {error}")]
+    Server { context: String, error: ServerError },
+
+    #[error("{context}: {source}")]
+    Sql {
+        context: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+
+    #[error("unexpected reply from PostgreSQL during {context}: {reason}")]
+    Protocol {
+        context: &'static str,
+        reason: String,
+    },
+
+    #[error("cannot decode the pgoutput stream at LSN {lsn}: {reason}")]
+    Decode { lsn: Lsn, reason: String },
+
+    #[error("table {table} gained a column of type `{type_name}` that binary pgoutput cannot represent as text; reconnecting switches the stream to text mode")]
+    NeedsTextMode { table: String, type_name: String },
+
+    #[error("replication slot `{slot}` is in use by another process (PID {pid}); stop the other consumer (`SELECT pg_terminate_backend({pid})`) or give this source its own `slot`")]
+    SlotActive { slot: String, pid: i32 },
+
+    #[error("replication slot `{slot}` was invalidated (wal_status = lost: the server removed WAL it still needed, usually because of max_slot_wal_keep_size); changes after LSN {restart_lsn} are gone. Recover with `SELECT pg_drop_replication_slot('{slot}')` and restart the source: it creates the slot again and takes a new snapshot")]
+    SlotInvalidated { slot: String, restart_lsn: Lsn },
+
+    #[error("wal_level is `{current}` but logical replication needs `logical`: run `ALTER SYSTEM SET wal_level = logical` and restart PostgreSQL")]
+    WalLevel { current: String },
+
+    #[error("role `{user}` lacks the REPLICATION attribute: run `ALTER ROLE {user} REPLICATION`")]
+    NoReplication { user: String },
+
+    #[error(
+        "role `{user}` cannot SELECT from table {table}: run `GRANT SELECT ON {table} TO {user}`"
+    )]
+    NoSelect { user: String, table: String },
+
+    #[error("no table matches `{pattern}` in `tables`; create the table or fix the pattern")]
+    NoTable { pattern: String },
+
+    #[error("the connection URL is not usable: {reason}")]
+    Url { reason: String },
+
+    #[error("{op} {path}: {source}")]
+    Spill {
+        op: &'static str,
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("appending to the log: {0}")]
+    Append(#[from] headwater_core::Error),
+
+    #[error("shutting down")]
+    Cancelled,
+}
+
+pub type PgResult<T> = Result<T, PgError>;
+
+impl PgError {
+    pub fn sql(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
+        PgError::Sql {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub fn protocol(context: &'static str, reason: impl Into<String>) -> Self {
+        PgError::Protocol {
+            context,
+            reason: reason.into(),
+        }
+    }
+
+    /// The SQLSTATE of a server-side error, if this is one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            PgError::Server { error, .. } => Some(&error.code),
+            PgError::Sql { source, .. } => source.code().map(|c| c.code()),
+            _ => None,
+        }
+    }
+}
+
+/// The policy for a SQLSTATE: connection problems and server shutdowns are
+/// transient; privileges, missing objects and configuration need a person.
+fn sqlstate_kind(code: &str) -> ErrorKind {
+    match code {
+        // insufficient_privilege, invalid_authorization, undefined_object,
+        // undefined_table, object_not_in_prerequisite_state (wal_level),
+        // invalid_password
+        "42501" | "28000" | "28P01" | "42704" | "42P01" | "55000" => ErrorKind::WaitForOperator,
+        // object_in_use (slot active elsewhere): retry, the other may end.
+        "55006" => ErrorKind::Retry,
+        c if c.starts_with("08") || c.starts_with("57") || c.starts_with("53") => ErrorKind::Retry,
+        c if c.starts_with("42") => ErrorKind::WaitForOperator,
+        _ => ErrorKind::Retry,
+    }
+}
+
+impl Classify for PgError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            PgError::Connect { .. } | PgError::ConnectionLost { .. } => ErrorKind::Retry,
+            PgError::NeedsTextMode { .. } => ErrorKind::Retry,
+            PgError::Tls { .. } | PgError::Auth { .. } => ErrorKind::WaitForOperator,
+            PgError::Server { error, .. } => sqlstate_kind(&error.code),
+            PgError::Sql { source, .. } => match source.code() {
+                Some(code) => sqlstate_kind(code.code()),
+                None => ErrorKind::Retry,
+            },
+            PgError::Protocol { .. } | PgError::Decode { .. } => ErrorKind::Stop,
+            PgError::SlotActive { .. } => ErrorKind::Retry,
+            PgError::SlotInvalidated { .. }
+            | PgError::WalLevel { .. }
+            | PgError::NoReplication { .. }
+            | PgError::NoSelect { .. }
+            | PgError::NoTable { .. } => ErrorKind::WaitForOperator,
+            PgError::Url { .. } => ErrorKind::Stop,
+            PgError::Spill { source, .. } => io_kind(source),
+            PgError::Append(inner) => inner.kind(),
+            PgError::Cancelled => ErrorKind::Stop,
+        }
+    }
+}
+
+impl From<PgError> for headwater_core::Error {
+    fn from(error: PgError) -> Self {
+        match error {
+            PgError::Append(inner) => inner,
+            PgError::Cancelled => headwater_core::Error::Cancelled,
+            other => headwater_core::Error::component("postgres source", other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies() {
+        let lost = PgError::ConnectionLost {
+            target: "127.0.0.1:5432".into(),
+            context: "streaming",
+            source: io::Error::from(io::ErrorKind::ConnectionReset),
+        };
+        assert_eq!(lost.kind(), ErrorKind::Retry);
+        let slot = PgError::SlotActive {
+            slot: "s".into(),
+            pid: 42,
+        };
+        assert!(slot.to_string().contains("PID 42"));
+        let invalid = PgError::SlotInvalidated {
+            slot: "s".into(),
+            restart_lsn: Lsn(1),
+        };
+        assert_eq!(invalid.kind(), ErrorKind::WaitForOperator);
+        assert!(invalid
+            .to_string()
+            .contains("pg_drop_replication_slot('s')"));
+        let core: headwater_core::Error = lost.into();
+        assert_eq!(core.kind(), ErrorKind::Retry);
+    }
+}

@@ -1,0 +1,443 @@
+//! The pgoutput logical replication protocol (versions 1 and 2): bytes of
+//! one XLogData payload to a [`LogicalMessage`]. Every length is checked;
+//! malformed input is an error, never a panic.
+
+use bytes::{Buf, Bytes};
+
+/// Why a message could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DecodeError(pub String);
+
+type Result<T> = std::result::Result<T, DecodeError>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TupleField {
+    Null,
+    /// An unchanged TOASTed value the server did not send.
+    Unchanged,
+    Text(Bytes),
+    Binary(Bytes),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelationColumn {
+    /// Part of the replica identity (key).
+    pub key: bool,
+    pub name: String,
+    pub type_oid: u32,
+    pub type_modifier: i32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Relation {
+    pub oid: u32,
+    pub namespace: String,
+    pub name: String,
+    /// `d` default, `n` nothing, `f` full, `i` index.
+    pub replica_identity: u8,
+    pub columns: Vec<RelationColumn>,
+}
+
+/// Truncate options.
+pub const TRUNCATE_CASCADE: u8 = 1;
+pub const TRUNCATE_RESTART_IDENTITY: u8 = 2;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogicalMessage {
+    Begin {
+        final_lsn: u64,
+        commit_ts: i64,
+        xid: u32,
+    },
+    Commit {
+        flags: u8,
+        commit_lsn: u64,
+        end_lsn: u64,
+        commit_ts: i64,
+    },
+    Origin {
+        commit_lsn: u64,
+        name: String,
+    },
+    Relation(Relation),
+    Type {
+        oid: u32,
+        namespace: String,
+        name: String,
+    },
+    Insert {
+        rel: u32,
+        new: Vec<TupleField>,
+    },
+    Update {
+        rel: u32,
+        /// `K` (key only) or `O` (full old row), when sent.
+        old: Option<(u8, Vec<TupleField>)>,
+        new: Vec<TupleField>,
+    },
+    Delete {
+        rel: u32,
+        old: (u8, Vec<TupleField>),
+    },
+    Truncate {
+        options: u8,
+        rels: Vec<u32>,
+    },
+    Message {
+        transactional: bool,
+        lsn: u64,
+        prefix: String,
+        content: Bytes,
+    },
+    StreamStart {
+        xid: u32,
+        first_segment: bool,
+    },
+    StreamStop,
+    StreamCommit {
+        xid: u32,
+        flags: u8,
+        commit_lsn: u64,
+        end_lsn: u64,
+        commit_ts: i64,
+    },
+    StreamAbort {
+        xid: u32,
+        subxid: u32,
+    },
+}
+
+struct Reader {
+    buf: Bytes,
+}
+
+impl Reader {
+    fn need(&self, n: usize, what: &str) -> Result<()> {
+        if self.buf.remaining() < n {
+            Err(DecodeError(format!(
+                "message ends inside {what} (needs {n} bytes, has {})",
+                self.buf.remaining()
+            )))
+        } else {
+            Ok(())
+        }
+    }
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        self.need(1, what)?;
+        Ok(self.buf.get_u8())
+    }
+    fn i16(&mut self, what: &str) -> Result<i16> {
+        self.need(2, what)?;
+        Ok(self.buf.get_i16())
+    }
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        self.need(4, what)?;
+        Ok(self.buf.get_u32())
+    }
+    fn i32(&mut self, what: &str) -> Result<i32> {
+        self.need(4, what)?;
+        Ok(self.buf.get_i32())
+    }
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        self.need(8, what)?;
+        Ok(self.buf.get_u64())
+    }
+    fn i64(&mut self, what: &str) -> Result<i64> {
+        self.need(8, what)?;
+        Ok(self.buf.get_i64())
+    }
+    fn string(&mut self, what: &str) -> Result<String> {
+        let end = self
+            .buf
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or_else(|| DecodeError(format!("{what} is not NUL-terminated")))?;
+        let text = std::str::from_utf8(&self.buf[..end])
+            .map_err(|_| DecodeError(format!("{what} is not UTF-8")))?
+            .to_owned();
+        self.buf.advance(end + 1);
+        Ok(text)
+    }
+    fn bytes(&mut self, len: usize, what: &str) -> Result<Bytes> {
+        self.need(len, what)?;
+        Ok(self.buf.split_to(len))
+    }
+    fn tuple(&mut self) -> Result<Vec<TupleField>> {
+        let count = self.i16("tuple column count")?;
+        let count = usize::try_from(count)
+            .map_err(|_| DecodeError(format!("negative tuple column count {count}")))?;
+        // Each column takes at least one byte: a cheap bound on allocation.
+        self.need(count, "tuple data")?;
+        let mut fields = Vec::with_capacity(count);
+        for _ in 0..count {
+            let field = match self.u8("tuple column kind")? {
+                b'n' => TupleField::Null,
+                b'u' => TupleField::Unchanged,
+                kind @ (b't' | b'b') => {
+                    let len = self.i32("column length")?;
+                    let len = usize::try_from(len)
+                        .map_err(|_| DecodeError(format!("negative column length {len}")))?;
+                    let data = self.bytes(len, "column value")?;
+                    if kind == b't' {
+                        TupleField::Text(data)
+                    } else {
+                        TupleField::Binary(data)
+                    }
+                }
+                other => {
+                    return Err(DecodeError(format!(
+                        "unknown tuple column kind {other:#04x}"
+                    )))
+                }
+            };
+            fields.push(field);
+        }
+        Ok(fields)
+    }
+}
+
+/// Decodes one pgoutput message. `in_stream`: between Stream Start and
+/// Stream Stop, where data messages carry their transaction's xid.
+/// Returns the xid of a streamed data message alongside.
+pub fn decode(data: Bytes, in_stream: bool) -> Result<(LogicalMessage, Option<u32>)> {
+    let mut r = Reader { buf: data };
+    let tag = r.u8("message type")?;
+    let xid = if in_stream && matches!(tag, b'R' | b'Y' | b'I' | b'U' | b'D' | b'T' | b'M') {
+        Some(r.u32("streamed xid")?)
+    } else {
+        None
+    };
+    let message = match tag {
+        b'B' => LogicalMessage::Begin {
+            final_lsn: r.u64("begin LSN")?,
+            commit_ts: r.i64("begin timestamp")?,
+            xid: r.u32("begin xid")?,
+        },
+        b'C' => LogicalMessage::Commit {
+            flags: r.u8("commit flags")?,
+            commit_lsn: r.u64("commit LSN")?,
+            end_lsn: r.u64("commit end LSN")?,
+            commit_ts: r.i64("commit timestamp")?,
+        },
+        b'O' => LogicalMessage::Origin {
+            commit_lsn: r.u64("origin LSN")?,
+            name: r.string("origin name")?,
+        },
+        b'R' => {
+            let oid = r.u32("relation oid")?;
+            let namespace = r.string("relation namespace")?;
+            let name = r.string("relation name")?;
+            let replica_identity = r.u8("replica identity")?;
+            let count = r.i16("relation column count")?;
+            let count = usize::try_from(count)
+                .map_err(|_| DecodeError(format!("negative column count {count}")))?;
+            r.need(count, "relation columns")?;
+            let mut columns = Vec::with_capacity(count);
+            for _ in 0..count {
+                columns.push(RelationColumn {
+                    key: r.u8("column flags")? & 1 == 1,
+                    name: r.string("column name")?,
+                    type_oid: r.u32("column type")?,
+                    type_modifier: r.i32("column type modifier")?,
+                });
+            }
+            LogicalMessage::Relation(Relation {
+                oid,
+                namespace,
+                name,
+                replica_identity,
+                columns,
+            })
+        }
+        b'Y' => LogicalMessage::Type {
+            oid: r.u32("type oid")?,
+            namespace: r.string("type namespace")?,
+            name: r.string("type name")?,
+        },
+        b'I' => {
+            let rel = r.u32("relation oid")?;
+            match r.u8("insert tuple kind")? {
+                b'N' => LogicalMessage::Insert {
+                    rel,
+                    new: r.tuple()?,
+                },
+                other => return Err(DecodeError(format!("insert with tuple kind {other:#04x}"))),
+            }
+        }
+        b'U' => {
+            let rel = r.u32("relation oid")?;
+            let mut old = None;
+            let mut kind = r.u8("update tuple kind")?;
+            if kind == b'K' || kind == b'O' {
+                old = Some((kind, r.tuple()?));
+                kind = r.u8("update tuple kind")?;
+            }
+            if kind != b'N' {
+                return Err(DecodeError(format!("update with tuple kind {kind:#04x}")));
+            }
+            LogicalMessage::Update {
+                rel,
+                old,
+                new: r.tuple()?,
+            }
+        }
+        b'D' => {
+            let rel = r.u32("relation oid")?;
+            let kind = r.u8("delete tuple kind")?;
+            if kind != b'K' && kind != b'O' {
+                return Err(DecodeError(format!("delete with tuple kind {kind:#04x}")));
+            }
+            LogicalMessage::Delete {
+                rel,
+                old: (kind, r.tuple()?),
+            }
+        }
+        b'T' => {
+            let count = r.i32("truncate relation count")?;
+            let count = usize::try_from(count)
+                .map_err(|_| DecodeError(format!("negative relation count {count}")))?;
+            let options = r.u8("truncate options")?;
+            r.need(count.saturating_mul(4), "truncate relations")?;
+            let rels = (0..count)
+                .map(|_| r.u32("truncate relation"))
+                .collect::<Result<_>>()?;
+            LogicalMessage::Truncate { options, rels }
+        }
+        b'M' => {
+            let flags = r.u8("message flags")?;
+            let lsn = r.u64("message LSN")?;
+            let prefix = r.string("message prefix")?;
+            let len = r.i32("message length")?;
+            let len = usize::try_from(len)
+                .map_err(|_| DecodeError(format!("negative message length {len}")))?;
+            LogicalMessage::Message {
+                transactional: flags & 1 == 1,
+                lsn,
+                prefix,
+                content: r.bytes(len, "message content")?,
+            }
+        }
+        b'S' => LogicalMessage::StreamStart {
+            xid: r.u32("stream xid")?,
+            first_segment: r.u8("stream first segment")? == 1,
+        },
+        b'E' => LogicalMessage::StreamStop,
+        b'c' => LogicalMessage::StreamCommit {
+            xid: r.u32("stream commit xid")?,
+            flags: r.u8("stream commit flags")?,
+            commit_lsn: r.u64("stream commit LSN")?,
+            end_lsn: r.u64("stream commit end LSN")?,
+            commit_ts: r.i64("stream commit timestamp")?,
+        },
+        b'A' => LogicalMessage::StreamAbort {
+            xid: r.u32("stream abort xid")?,
+            subxid: r.u32("stream abort subxid")?,
+        },
+        other => {
+            return Err(DecodeError(format!(
+                "unknown pgoutput message type {other:#04x}"
+            )))
+        }
+    };
+    Ok((message, xid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tuple(fields: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut out = (fields.len() as i16).to_be_bytes().to_vec();
+        for f in fields {
+            match f {
+                None => out.push(b'n'),
+                Some(v) => {
+                    out.push(b't');
+                    out.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    out.extend_from_slice(v);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn insert_and_streamed_insert() {
+        let mut msg = vec![b'I'];
+        msg.extend_from_slice(&16384u32.to_be_bytes());
+        msg.push(b'N');
+        msg.extend(tuple(&[Some(b"42"), None]));
+        let (m, xid) = decode(Bytes::from(msg.clone()), false).unwrap();
+        assert_eq!(xid, None);
+        assert_eq!(
+            m,
+            LogicalMessage::Insert {
+                rel: 16384,
+                new: vec![
+                    TupleField::Text(Bytes::from_static(b"42")),
+                    TupleField::Null
+                ]
+            }
+        );
+        let mut streamed = vec![b'I'];
+        streamed.extend_from_slice(&77u32.to_be_bytes());
+        streamed.extend_from_slice(&msg[1..]);
+        let (_, xid) = decode(Bytes::from(streamed), true).unwrap();
+        assert_eq!(xid, Some(77));
+    }
+
+    #[test]
+    fn update_with_old_tuple_and_truncate() {
+        let mut msg = vec![b'U'];
+        msg.extend_from_slice(&1u32.to_be_bytes());
+        msg.push(b'O');
+        msg.extend(tuple(&[Some(b"1")]));
+        msg.push(b'N');
+        msg.extend(tuple(&[Some(b"2")]));
+        let (m, _) = decode(Bytes::from(msg), false).unwrap();
+        assert!(matches!(
+            m,
+            LogicalMessage::Update {
+                old: Some((b'O', _)),
+                ..
+            }
+        ));
+        let mut t = vec![b'T'];
+        t.extend_from_slice(&2i32.to_be_bytes());
+        t.push(TRUNCATE_CASCADE | TRUNCATE_RESTART_IDENTITY);
+        t.extend_from_slice(&5u32.to_be_bytes());
+        t.extend_from_slice(&6u32.to_be_bytes());
+        assert_eq!(
+            decode(Bytes::from(t), false).unwrap().0,
+            LogicalMessage::Truncate {
+                options: 3,
+                rels: vec![5, 6]
+            }
+        );
+    }
+
+    #[test]
+    fn truncated_input_is_an_error() {
+        assert!(decode(Bytes::from_static(b"B\0\0"), false).is_err());
+        assert!(decode(Bytes::from_static(b""), false).is_err());
+        assert!(decode(Bytes::from_static(b"I\0\0\0\x01N\xff\xff"), false).is_err());
+        assert!(decode(Bytes::from_static(b"Z"), false).is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256), stream in any::<bool>()) {
+            let _ = decode(Bytes::from(data), stream);
+        }
+
+        #[test]
+        fn arbitrary_tails_never_panic(tag in prop::sample::select(b"BCORYIUDTMSEcA".to_vec()), tail in proptest::collection::vec(any::<u8>(), 0..128), stream in any::<bool>()) {
+            let mut data = vec![tag];
+            data.extend(tail);
+            let _ = decode(Bytes::from(data), stream);
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! [`PostgresSource`]: prepares the slot, the publication and the snapshot,
+//! then streams.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use headwater_core::{
+    Appender, EventBatch, Finding, Lsn, PgPosition, Position, Source, SourceContext,
+};
+use tokio_postgres::Client;
+use tracing::Instrument;
+
+use crate::postgres::config::{BinaryMode, PostgresConfig, SnapshotMode};
+use crate::postgres::conn::{sql_connect, ConnParams};
+use crate::postgres::decode::Decoder;
+use crate::postgres::error::{PgError, PgResult};
+use crate::postgres::replication::{quote_ident, ReplicationConn, StartOptions};
+use crate::postgres::slot::{self, TableRef};
+use crate::postgres::snapshot::copy_table;
+use crate::postgres::stream::{StreamSettings, Streamer};
+use crate::postgres::types::catalog::{describe, relation_from_catalog, RelInfo};
+
+/// A PostgreSQL source: `PostgresSource::new("shop", config)`, then run it
+/// as a [`Source`].
+pub struct PostgresSource {
+    name: Arc<str>,
+    config: PostgresConfig,
+}
+
+impl PostgresSource {
+    pub fn new(name: impl Into<Arc<str>>, config: PostgresConfig) -> Self {
+        PostgresSource {
+            name: name.into(),
+            config,
+        }
+    }
+
+    pub fn slot(&self) -> String {
+        self.config.slot_name(&self.name)
+    }
+
+    pub fn publication(&self) -> String {
+        self.config.publication_name(&self.name)
+    }
+}
+
+#[async_trait]
+impl Source for PostgresSource {
+    async fn run(self: Box<Self>, ctx: SourceContext) -> headwater_core::Result<()> {
+        let span = tracing::info_span!("pg_source", source = %self.name, slot = %self.slot());
+        let result = Box::pin(run(&self, ctx).instrument(span)).await;
+        match result {
+            Ok(()) | Err(PgError::Cancelled) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn check(&self) -> Vec<Finding> {
+        crate::postgres::check::check(&self.name, &self.config).await
+    }
+}
+
+async fn describe_tables(
+    client: &Client,
+    decoder: &mut Decoder,
+    tables: &[TableRef],
+) -> PgResult<Vec<RelInfo>> {
+    let mut infos = Vec::with_capacity(tables.len());
+    for table in tables {
+        let relation = relation_from_catalog(client, table.oid).await?;
+        let info = describe(client, &mut decoder.types, &relation, 1).await?;
+        decoder.seed(info.clone());
+        infos.push(info);
+    }
+    Ok(infos)
+}
+
+async fn run(source: &PostgresSource, ctx: SourceContext) -> PgResult<()> {
+    let config = &source.config;
+    let params = ConnParams::from_url(&config.url)?;
+    let client = Arc::new(sql_connect(&params).await?);
+    let level = slot::wal_level(&client).await?;
+    if level != "logical" {
+        return Err(PgError::WalLevel { current: level });
+    }
+    let slot_name = source.slot();
+    let publication = source.publication();
+    let tables = slot::resolve_tables(&client, &config.tables).await?;
+    let appender = ctx.appender.clone();
+    let durable = match appender.durable_checkpoint() {
+        Some(Position::Postgres(p)) => Some(p.commit_lsn),
+        _ => None,
+    };
+
+    let mut existing = slot::slot_info(&client, &slot_name).await?;
+    if let Some(info) = &existing {
+        slot::usable(&slot_name, info)?;
+        if config.snapshot == SnapshotMode::Initial && durable.is_none() {
+            tracing::warn!(slot = %slot_name, "the slot exists but no snapshot of this source is durable in the log: dropping the slot and starting the snapshot again");
+            slot::drop_slot(&client, &slot_name).await?;
+            existing = None;
+        }
+    }
+
+    // The publication must exist before the slot, so every change the slot
+    // decodes can be checked against it.
+    let in_publication = slot::publication_tables(&client, &publication).await?;
+    let mut added: Vec<TableRef> = Vec::new();
+    match &in_publication {
+        None => slot::create_publication(&client, &publication, &tables).await?,
+        Some(oids) => {
+            for oid in oids {
+                if !tables.iter().any(|t| t.oid == *oid) {
+                    slot::drop_from_publication(&client, &publication, *oid).await?;
+                }
+            }
+            added = tables
+                .iter()
+                .filter(|t| !oids.contains(&t.oid))
+                .cloned()
+                .collect();
+        }
+    }
+
+    let mut decoder = Decoder::new(source.name.clone());
+    let infos = describe_tables(&client, &mut decoder, &tables).await?;
+    let mut repl = ReplicationConn::connect(&params).await?;
+    let version = repl.conn.server_version;
+    let (start, start_flush) = match existing {
+        None => {
+            let export = config.snapshot == SnapshotMode::Initial;
+            let created = repl.create_slot(&slot_name, export).await?;
+            tracing::info!(slot = %slot_name, consistent_point = %created.consistent_point, "created replication slot");
+            if let (true, Some(snapshot)) = (export, &created.snapshot_name) {
+                initial_snapshot(
+                    source,
+                    &client,
+                    &tables,
+                    &infos,
+                    snapshot,
+                    created.consistent_point,
+                    &appender,
+                )
+                .await?;
+            }
+            (created.consistent_point, created.consistent_point)
+        }
+        Some(info) => {
+            let confirmed = info.confirmed_flush.unwrap_or_default();
+            for table in &added {
+                let info = infos
+                    .iter()
+                    .find(|i| i.relation.oid == table.oid)
+                    .ok_or_else(|| PgError::protocol("snapshot", "a table lost its description"))?;
+                add_table(
+                    source,
+                    &client,
+                    &publication,
+                    table,
+                    info,
+                    confirmed,
+                    &appender,
+                )
+                .await?;
+            }
+            (Lsn(0), confirmed)
+        }
+    };
+
+    let all_binary = infos.iter().all(|i| i.types.iter().all(|t| t.binary_ok()));
+    let binary = match config.binary {
+        BinaryMode::Off => false,
+        BinaryMode::On => version >= 140000,
+        BinaryMode::Auto => version >= 140000 && all_binary,
+    };
+    let streaming = config.streaming && version >= 140000;
+    let options = StartOptions {
+        proto_version: if streaming { 2 } else { 1 },
+        publication,
+        binary,
+        messages: version >= 140000,
+        streaming,
+    };
+    tracing::info!(start = %start, binary, streaming, resume_after = ?durable, "starting replication");
+    let stream = repl.start(&slot_name, start, &options).await?;
+    let settings = StreamSettings {
+        heartbeat: config.heartbeat.0,
+        max_batch_events: config.max_batch_events,
+        stream_buffer: usize::try_from(config.stream_buffer.0).unwrap_or(usize::MAX),
+        spill_dir: config.spill_dir.clone().unwrap_or_else(std::env::temp_dir),
+        resume_after: durable,
+        start_flush,
+    };
+    Streamer::run(decoder, client, stream, appender, settings, ctx.shutdown).await
+}
+
+async fn initial_snapshot(
+    source: &PostgresSource,
+    client: &Client,
+    tables: &[TableRef],
+    infos: &[RelInfo],
+    snapshot: &str,
+    consistent_point: Lsn,
+    appender: &Arc<dyn Appender>,
+) -> PgResult<()> {
+    let started = std::time::Instant::now();
+    client
+        .batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
+            snapshot.replace('\'', "''")
+        ))
+        .await
+        .map_err(|e| PgError::sql(format!("importing the slot's snapshot {snapshot}"), e))?;
+    let position = PgPosition {
+        commit_lsn: consistent_point,
+        lsn: Lsn(0),
+    };
+    let mut total = 0;
+    for (table, info) in tables.iter().zip(infos) {
+        let (rows, _) = copy_table(
+            client,
+            &source.name,
+            table,
+            info,
+            position,
+            appender,
+            source.config.max_batch_events,
+        )
+        .await?;
+        total += rows;
+    }
+    client
+        .batch_execute("COMMIT")
+        .await
+        .map_err(|e| PgError::sql("ending the snapshot transaction", e))?;
+    // The snapshot is complete once this checkpoint is durable.
+    appender
+        .append(EventBatch {
+            events: Vec::new(),
+            checkpoint: Some(Position::Postgres(position)),
+        })
+        .await?
+        .await?;
+    tracing::info!(rows = total, tables = tables.len(), consistent_point = %consistent_point, seconds = started.elapsed().as_secs_f64(), "initial snapshot done");
+    Ok(())
+}
+
+/// Snapshots a table added to the configuration and adds it to the
+/// publication, in one transaction that holds writers off (see
+/// `snapshot.rs`).
+async fn add_table(
+    source: &PostgresSource,
+    client: &Client,
+    publication: &str,
+    table: &TableRef,
+    info: &RelInfo,
+    at: Lsn,
+    appender: &Arc<dyn Appender>,
+) -> PgResult<()> {
+    let begin = format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; LOCK TABLE {t} IN SHARE MODE; ALTER PUBLICATION {p} ADD TABLE {t}",
+        t = table.quoted(),
+        p = quote_ident(publication)
+    );
+    client.batch_execute(&begin).await.map_err(|e| {
+        PgError::sql(
+            format!("adding table {} to publication `{publication}`", table.id),
+            e,
+        )
+    })?;
+    let result = async {
+        if source.config.snapshot == SnapshotMode::Initial {
+            let position = PgPosition {
+                commit_lsn: at,
+                lsn: Lsn(0),
+            };
+            let (_, last) = copy_table(
+                client,
+                &source.name,
+                table,
+                info,
+                position,
+                appender,
+                source.config.max_batch_events,
+            )
+            .await?;
+            last.await?;
+        }
+        client.batch_execute("COMMIT").await.map_err(|e| {
+            PgError::sql(
+                format!("adding table {} to publication `{publication}`", table.id),
+                e,
+            )
+        })
+    }
+    .await;
+    if result.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    result?;
+    tracing::info!(table = %table.id, %publication, "new table snapshotted and added to the publication");
+    Ok(())
+}
