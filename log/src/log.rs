@@ -102,26 +102,45 @@ pub struct TopicInfo {
     pub partition_info: Vec<PartitionInfo>,
 }
 
-/// The offsets an append got. Await [`AppendReceipt::durable`] before
-/// acknowledging anything upstream.
+/// An append queued to the writer. Await [`AppendReceipt::durable`]
+/// before acknowledging anything upstream.
 #[derive(Debug)]
 pub struct AppendReceipt {
-    offsets: Vec<(String, u32, u64)>,
+    /// Per record: topic, group, index in the group's batch.
+    placement: Vec<(String, usize, u64)>,
+    /// Per group: its partition.
+    groups: Vec<u32>,
+    written: Option<oneshot::Receiver<Result<Vec<u64>>>>,
     durable: Option<oneshot::Receiver<Result<()>>>,
 }
 
 impl AppendReceipt {
-    /// `(topic, partition, offset)` of each record, in append order.
-    pub fn offsets(&self) -> &[(String, u32, u64)] {
-        &self.offsets
+    /// Records in this append.
+    pub fn len(&self) -> usize {
+        self.placement.len()
     }
 
-    /// Resolves once an fsync covers every record of this append.
+    pub fn is_empty(&self) -> bool {
+        self.placement.is_empty()
+    }
+
+    /// Resolves once an fsync covers every record of this append (and of
+    /// every earlier one) with `(topic, partition, offset)` of each record,
+    /// in append order.
     pub async fn durable(self) -> Result<Vec<(String, u32, u64)>> {
+        let bases = match self.written {
+            Some(rx) => rx.await.map_err(|_| LogError::Closed)??,
+            None => Vec::new(),
+        };
         if let Some(rx) = self.durable {
             rx.await.map_err(|_| LogError::Closed)??;
         }
-        Ok(self.offsets)
+        let groups = self.groups;
+        Ok(self
+            .placement
+            .into_iter()
+            .map(|(topic, g, i)| (topic, groups[g], bases[g] + i))
+            .collect())
     }
 }
 
@@ -254,54 +273,24 @@ impl Log {
     /// Appends records to their topics (created on first use with
     /// `log.partitions` partitions); each record goes to partition
     /// [`partition_for`]`(key)`. The records of one call that land in one
-    /// partition form one batch, in call order. Waits while the writer is
-    /// behind (back-pressure) and returns once the records are written —
-    /// see the contract on this module.
+    /// partition form one batch, in call order.
+    ///
+    /// Returns once the append is queued to the writer in order behind
+    /// every earlier append (waiting first while more than 64 MiB are queued:
+    /// back-pressure). Offsets, and any write or fsync error, come from
+    /// [`AppendReceipt::durable`]. Returning before the write lets a caller
+    /// prepare its next batch while the writer thread writes this one.
     pub async fn append(&self, records: Vec<(String, Record)>) -> Result<AppendReceipt> {
         let tx = self.tx.as_ref().ok_or(LogError::ReadOnly)?;
         if records.is_empty() {
             return Ok(AppendReceipt {
-                offsets: Vec::new(),
+                placement: Vec::new(),
+                groups: Vec::new(),
+                written: None,
                 durable: None,
             });
         }
-        // (topic, partition) -> group; each group becomes one batch.
-        let mut group_of: HashMap<(&str, u32), usize> = HashMap::new();
-        let mut groups: Vec<(Arc<str>, u32, Vec<usize>)> = Vec::new();
-        let mut partitions_of: HashMap<&str, u32> = HashMap::new();
-        let mut placement = Vec::with_capacity(records.len());
-        for (i, (topic, record)) in records.iter().enumerate() {
-            let partitions = match partitions_of.get(topic.as_str()) {
-                Some(&n) => n,
-                None => {
-                    let n = match self.shared.topic(topic) {
-                        Some(state) => state.meta.partitions,
-                        None => {
-                            check_name("topic", topic)?;
-                            self.shared.config.partitions
-                        }
-                    };
-                    partitions_of.insert(topic, n);
-                    n
-                }
-            };
-            let partition = partition_for(&record.key, partitions);
-            let g = *group_of.entry((topic, partition)).or_insert_with(|| {
-                groups.push((topic.as_str().into(), partition, Vec::new()));
-                groups.len() - 1
-            });
-            placement.push((g, groups[g].2.len() as u64));
-            groups[g].2.push(i);
-        }
-        let batches: Vec<PartitionBatch> = groups
-            .iter()
-            .map(|(topic, partition, members)| PartitionBatch {
-                topic: topic.clone(),
-                partition: *partition,
-                bytes: batch::encode(members.iter().map(|&i| &records[i].1)),
-                records: members.len() as u32,
-            })
-            .collect();
+        let (groups, placement, batches) = self.route(&records)?;
         let bytes: usize = batches.iter().map(|b| b.bytes.len()).sum();
         let permits = bytes.clamp(1, MAX_IN_FLIGHT) as u32;
         let permit = self
@@ -314,21 +303,77 @@ impl Log {
         let (durable_tx, durable_rx) = oneshot::channel();
         tx.send(Command::Append {
             batches,
+            permit,
             written: written_tx,
             durable: durable_tx,
         })
         .map_err(|_| LogError::Closed)?;
-        let bases = written_rx.await.map_err(|_| LogError::Closed)??;
-        drop(permit);
-        let offsets = records
+        let placement = records
             .into_iter()
             .zip(placement)
-            .map(|((topic, _), (g, i))| (topic, groups[g].1, bases[g] + i))
+            .map(|((topic, _), (g, i))| (topic, g, i))
             .collect();
         Ok(AppendReceipt {
-            offsets,
+            placement,
+            groups: groups.into_iter().map(|(_, p)| p).collect(),
+            written: Some(written_rx),
             durable: Some(durable_rx),
         })
+    }
+
+    /// Groups records by (topic, partition) and encodes one batch per
+    /// group. Returns the groups, each record's (group, index in group),
+    /// and the batches.
+    #[allow(clippy::type_complexity)]
+    fn route(
+        &self,
+        records: &[(String, Record)],
+    ) -> Result<(Vec<(usize, u32)>, Vec<(usize, u64)>, Vec<PartitionBatch>)> {
+        // Few topics per append: a linear scan beats hashing every record.
+        let mut topics: Vec<(&str, Arc<str>, u32)> = Vec::new();
+        let mut group_index: Vec<Vec<Option<usize>>> = Vec::new();
+        let mut groups: Vec<(usize, u32)> = Vec::new();
+        let mut members: Vec<Vec<usize>> = Vec::new();
+        let mut placement = Vec::with_capacity(records.len());
+        for (i, (topic, record)) in records.iter().enumerate() {
+            let t = match topics
+                .iter()
+                .position(|(name, _, _)| *name == topic.as_str())
+            {
+                Some(t) => t,
+                None => {
+                    let (name, partitions) = match self.shared.topic(topic) {
+                        Some(state) => (state.name.clone(), state.meta.partitions),
+                        None => {
+                            check_name("topic", topic)?;
+                            (Arc::from(topic.as_str()), self.shared.config.partitions)
+                        }
+                    };
+                    topics.push((topic, name, partitions));
+                    group_index.push(vec![None; partitions as usize]);
+                    topics.len() - 1
+                }
+            };
+            let partition = partition_for(&record.key, topics[t].2);
+            let g = *group_index[t][partition as usize].get_or_insert_with(|| {
+                groups.push((t, partition));
+                members.push(Vec::new());
+                groups.len() - 1
+            });
+            placement.push((g, members[g].len() as u64));
+            members[g].push(i);
+        }
+        let batches = groups
+            .iter()
+            .zip(&members)
+            .map(|(&(t, partition), members)| PartitionBatch {
+                topic: topics[t].1.clone(),
+                partition,
+                bytes: batch::encode(members.iter().map(|&i| &records[i].1)),
+                records: members.len() as u32,
+            })
+            .collect();
+        Ok((groups, placement, batches))
     }
 
     /// Resolves once everything appended so far is durable.

@@ -6,6 +6,7 @@
 //! polling. File reads run in `spawn_blocking`.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
@@ -116,8 +117,8 @@ impl ReadState {
     }
 
     fn read(&mut self, hwm: u64, max: usize) -> Result<Vec<LogRecord>> {
-        let mut out = Vec::new();
         let chunk = (max * 512).clamp(64 << 10, 1 << 20);
+        let mut out = Vec::with_capacity(max.min(chunk / 64));
         while out.len() < max && self.position < hwm {
             let stale = self.cursor.as_ref().is_none_or(|c| {
                 c.next_base.is_some_and(|next| self.position >= next)
@@ -176,8 +177,8 @@ impl ReadState {
         let Some(c) = self.cursor.as_mut() else {
             return Ok(Step::Done);
         };
-        let mut buf = vec![0u8; chunk];
-        let n = read_at_most(&c.file, &mut buf, c.file_pos, &c.view)?;
+        let buf = read_chunk_at(&c.file, chunk, c.file_pos, &c.view)?;
+        let n = buf.len();
         if n == 0 {
             // The end of this segment's file.
             match c.next_base {
@@ -201,7 +202,6 @@ impl ReadState {
                 }
             }
         }
-        buf.truncate(n);
         let mut bytes = Bytes::from(buf);
         let mut at = 0usize;
         while at < bytes.len() {
@@ -273,6 +273,16 @@ fn damage(c: &Cursor, problem: String) -> LogError {
         position: c.file_pos,
         problem,
     }
+}
+
+/// Reads up to `len` bytes at `pos`. `read_to_end` fills the buffer
+/// without zeroing it first, which matters at page-cache speed.
+fn read_chunk_at(mut file: &File, len: usize, pos: u64, view: &SegmentView) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(len);
+    file.seek(SeekFrom::Start(pos))
+        .and_then(|_| file.take(len as u64).read_to_end(&mut buf))
+        .map_err(|e| LogError::io("reading segment", &view.path, e))?;
+    Ok(buf)
 }
 
 fn read_at_most(file: &File, buf: &mut [u8], pos: u64, view: &SegmentView) -> Result<usize> {

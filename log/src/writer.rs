@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use headwater_core::CheckpointStore;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 use crate::config::FsyncPolicy;
 use crate::error::{LogError, Result};
@@ -35,6 +35,8 @@ pub(crate) struct PartitionBatch {
 pub(crate) enum Command {
     Append {
         batches: Vec<PartitionBatch>,
+        /// Back-pressure: held until the batches are written.
+        permit: OwnedSemaphorePermit,
         /// Base offset of each batch, once written.
         written: oneshot::Sender<Result<Vec<u64>>>,
         durable: oneshot::Sender<Result<()>>,
@@ -103,10 +105,12 @@ impl Writer {
                 match command {
                     Command::Append {
                         batches,
+                        permit,
                         written,
                         durable,
                     } => {
                         let result = self.append(batches);
+                        drop(permit);
                         let ok = result.is_ok();
                         let _ = written.send(result);
                         if ok {

@@ -296,20 +296,22 @@ fn disk_cap_applies_backpressure_until_consumers_commit() {
                 .await
                 .unwrap();
         }
-        let blocked = log.append(vec![("t".into(), record("k", &value, 99))]);
+        let blocked = async {
+            let receipt = log
+                .append(vec![("t".into(), record("k", &value, 99))])
+                .await?;
+            receipt.durable().await
+        };
         let mut blocked = Box::pin(blocked);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(300), &mut blocked)
-                .await
-                .is_err()
-        );
+        let waited = tokio::time::timeout(Duration::from_millis(300), &mut blocked).await;
+        assert!(waited.is_err(), "the append must wait for disk space");
         assert!(log.stats().backpressure);
         log.commit_offset("sink", "t", 0, 10).await.unwrap();
-        let receipt = tokio::time::timeout(Duration::from_secs(5), blocked)
+        let offsets = tokio::time::timeout(Duration::from_secs(5), blocked)
             .await
             .unwrap()
             .unwrap();
-        receipt.durable().await.unwrap();
+        assert_eq!(offsets[0].2, 10);
         assert!(!log.stats().backpressure);
         assert_eq!(log.stats().backpressure_episodes, 1);
     });

@@ -1,0 +1,235 @@
+//! Append and read throughput of the log against the raw limit of the disk.
+//!
+//! `cargo run --release -p headwater-log --example append_harness [DIR]`
+//!
+//! For 200-byte records in batches of 1, 100 and 1,000, with `fsync =
+//! "batch"` (each append awaited until durable) and `fsync = { interval =
+//! "50ms" }` (appends pipelined, the last one awaited), it measures the log
+//! and then the raw limit: the very same batch bytes written to one file
+//! with `write` + `sync_data` (per batch, or every 50 ms). Each case runs
+//! for about a second. Then it reads everything back from the page cache.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use headwater_core::config::HumanDuration;
+use headwater_log::{batch, FsyncPolicy, Log, LogConfig, Record};
+
+const RECORD_BYTES: usize = 200;
+const CASE_TIME: Duration = Duration::from_millis(1000);
+const INTERVAL: Duration = Duration::from_millis(50);
+
+fn records(n: usize, seq: u64) -> Vec<(String, Record)> {
+    (0..n)
+        .map(|i| {
+            let key = (seq * 1000 + i as u64).to_le_bytes().to_vec();
+            let mut value = vec![b'x'; RECORD_BYTES - key.len()];
+            value[..8].copy_from_slice(&seq.to_le_bytes());
+            (
+                "bench.public.t".to_string(),
+                Record {
+                    key,
+                    value,
+                    timestamp_ms: seq as i64,
+                },
+            )
+        })
+        .collect()
+}
+
+struct Rate {
+    records: u64,
+    elapsed: Duration,
+}
+
+impl Rate {
+    fn per_sec(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64()
+    }
+    fn mb_per_sec(&self) -> f64 {
+        self.per_sec() * RECORD_BYTES as f64 / 1e6
+    }
+}
+
+fn config(interval: bool) -> LogConfig {
+    LogConfig {
+        partitions: 1,
+        retention: None,
+        fsync: if interval {
+            FsyncPolicy::Interval {
+                interval: HumanDuration(INTERVAL),
+            }
+        } else {
+            LogConfig::default().fsync
+        },
+        ..LogConfig::default()
+    }
+}
+
+/// At most this many records per case, generated before the clock starts
+/// so the log is not charged for building its input.
+fn record_cap(batch_size: usize, interval: bool) -> usize {
+    match (interval, batch_size) {
+        (false, 1) => 5_000,
+        (false, 100) => 300_000,
+        (true, 1) => 200_000,
+        _ => 1_000_000,
+    }
+}
+
+fn bench_log(dir: &Path, batch_size: usize, interval: bool, rt: &tokio::runtime::Runtime) -> Rate {
+    let log = Log::open(dir, config(interval)).expect("open log");
+    let batches = record_cap(batch_size, interval) / batch_size;
+    let mut input: Vec<_> = (0..batches as u64)
+        .map(|seq| records(batch_size, seq))
+        .collect();
+    input.reverse();
+    let (count, elapsed) = rt.block_on(async {
+        let start = Instant::now();
+        let mut appended = 0u64;
+        let mut last = None;
+        while start.elapsed() < CASE_TIME {
+            let Some(batch) = input.pop() else { break };
+            let receipt = log.append(batch).await.expect("append");
+            appended += batch_size as u64;
+            if interval {
+                last = Some(receipt);
+            } else {
+                receipt.durable().await.expect("durable");
+            }
+        }
+        if let Some(receipt) = last {
+            receipt.durable().await.expect("durable");
+        }
+        (appended, start.elapsed())
+    });
+    if std::env::var_os("HEADWATER_BENCH_VERBOSE").is_some() {
+        eprintln!(
+            "  batch {batch_size} interval {interval}: {:?}",
+            log.stats()
+        );
+    }
+    Rate {
+        records: count,
+        elapsed,
+    }
+}
+
+fn bench_raw(path: &Path, batch_size: usize, interval: bool) -> Rate {
+    let mut file = File::create(path).expect("create raw file");
+    // The same bytes the log writes for one batch, encoded once: the raw
+    // limit pays for nothing but write and sync.
+    let recs = records(batch_size, 0);
+    let bytes = batch::encode(recs.iter().map(|(_, r)| r));
+    let start = Instant::now();
+    let mut last_sync = Instant::now();
+    let mut seq = 0u64;
+    let batches = (record_cap(batch_size, interval) / batch_size) as u64;
+    while start.elapsed() < CASE_TIME && seq < batches {
+        file.write_all(&bytes).expect("write");
+        seq += 1;
+        if !interval || last_sync.elapsed() >= INTERVAL {
+            file.sync_data().expect("sync");
+            last_sync = Instant::now();
+        }
+    }
+    file.sync_data().expect("sync");
+    Rate {
+        records: seq * batch_size as u64,
+        elapsed: start.elapsed(),
+    }
+}
+
+fn bench_read(dir: &Path, rt: &tokio::runtime::Runtime) {
+    let log = Log::open(dir, config(true)).expect("open log");
+    let target: u64 = 1_000_000;
+    rt.block_on(async {
+        let mut seq = 0;
+        let mut last = None;
+        while seq * 1000 < target {
+            last = Some(
+                log.append(records(1000, 1_000_000 + seq))
+                    .await
+                    .expect("append"),
+            );
+            seq += 1;
+        }
+        if let Some(r) = last {
+            r.durable().await.expect("durable");
+        }
+    });
+    let hwm = log.high_watermark("bench.public.t", 0);
+    // Three passes each; the first also warms the allocator.
+    let modes = [("read_now (blocking)", false), ("next_batch (async)", true)];
+    for (name, asynchronous) in modes.into_iter().flat_map(|m| [m; 3]) {
+        let mut reader = log.reader("bench.public.t", 0, 0).expect("reader");
+        let start = Instant::now();
+        let (mut n, mut bytes) = (0u64, 0u64);
+        while n < hwm {
+            let batch = if asynchronous {
+                rt.block_on(reader.next_batch(10_000)).expect("read")
+            } else {
+                reader.read_now(10_000).expect("read")
+            };
+            n += batch.len() as u64;
+            bytes += batch
+                .iter()
+                .map(|r| (r.key.len() + r.value.len()) as u64)
+                .sum::<u64>();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "sequential read, {name:<20} {n:>9} records in {secs:.3}s: {:>10.0} records/s, {:>7.2} GB/s of record bytes",
+            n as f64 / secs,
+            bytes as f64 / secs / 1e9
+        );
+    }
+}
+
+fn main() {
+    let base = std::env::args()
+        .nth(1)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let scratch = tempfile::tempdir_in(&base).expect("scratch directory");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "200-byte records, one partition, scratch in {}",
+        scratch.path().display()
+    );
+    println!(
+        "{:<9} {:>6} | {:>12} {:>9} | {:>12} {:>9} | {:>6}",
+        "fsync", "batch", "log rec/s", "log MB/s", "raw rec/s", "raw MB/s", "ratio"
+    );
+    let only_read = std::env::var_os("HEADWATER_BENCH_ONLY_READ").is_some();
+    for interval in [false, true].into_iter().filter(|_| !only_read) {
+        for batch_size in [1usize, 100, 1000] {
+            let case_name = format!("{interval}-{batch_size}");
+            if std::env::var("HEADWATER_BENCH_CASE").is_ok_and(|c| c != case_name) {
+                continue;
+            }
+            let case = scratch.path().join(format!("case-{interval}-{batch_size}"));
+            let log = bench_log(&case.join("log"), batch_size, interval, &rt);
+            let raw = bench_raw(&case.with_extension("raw"), batch_size, interval);
+            println!(
+                "{:<9} {:>6} | {:>12.0} {:>9.2} | {:>12.0} {:>9.2} | {:>6.2}",
+                if interval { "50ms" } else { "batch" },
+                batch_size,
+                log.per_sec(),
+                log.mb_per_sec(),
+                raw.per_sec(),
+                raw.mb_per_sec(),
+                log.per_sec() / raw.per_sec()
+            );
+            let _ = std::fs::remove_dir_all(&case);
+            let _ = std::fs::remove_file(case.with_extension("raw"));
+        }
+    }
+    bench_read(&scratch.path().join("read"), &rt);
+}
