@@ -9,8 +9,8 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use headwater_core::codec::encode_event;
 use headwater_core::{
-    ChangeEvent, Column, Decimal, Lsn, Op, PgPosition, Position, SinkRecord, TableId,
-    TableSchema, Timestamp, Value, ValueKind,
+    ChangeEvent, Column, Decimal, Lsn, Op, PgPosition, Position, SinkRecord, TableId, TableSchema,
+    Timestamp, Value, ValueKind,
 };
 use headwater_sink::parquet::encode::{encode, prepare};
 use headwater_sink::parquet::schema::Layout;
@@ -21,7 +21,7 @@ use parquet::file::properties::WriterProperties;
 const ROWS: usize = 50_000;
 
 fn schema() -> Arc<TableSchema> {
-    let column = |name: &str, kind, key| Column {
+    let column = |name: &str, kind, key: Option<u16>| Column {
         name: name.into(),
         type_name: String::new(),
         kind,
@@ -99,12 +99,16 @@ fn encode_file(layout: &Layout, records: Vec<SinkRecord>) -> usize {
     for record in records {
         chunk.push(prepare(layout, record).expect("encodable"));
         if chunk.len() == 8192 {
-            writer.write(&encode(layout, &chunk).expect("batch")).expect("write");
+            writer
+                .write(&encode(layout, &chunk).expect("batch"))
+                .expect("write");
             chunk.clear();
         }
     }
     if !chunk.is_empty() {
-        writer.write(&encode(layout, &chunk).expect("batch")).expect("write");
+        writer
+            .write(&encode(layout, &chunk).expect("batch"))
+            .expect("write");
     }
     writer.into_inner().expect("close").len()
 }

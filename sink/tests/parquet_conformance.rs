@@ -41,7 +41,10 @@ async fn round_trip_every_kind<B: Backend>() {
     sink.flush(true).await.expect("drain");
     let progress = sink.take_progress();
     assert_eq!(durable_of(&progress, 0), Some(12));
-    assert_eq!(durable_of(&progress, 1), Some(100 + every_shape(&schema, 1, 100).len() as u64));
+    assert_eq!(
+        durable_of(&progress, 1),
+        Some(100 + every_shape(&schema, 1, 100).len() as u64)
+    );
     assert!(progress.rejected.is_empty(), "{:?}", progress.rejected);
     // THEN the archive reads back as the same events
     let got = read_all(&config, ArchiveFilter::default()).await;
@@ -83,10 +86,18 @@ async fn rolls_by_rows<B: Backend>() {
     sink.flush(true).await.expect("drain");
     assert_eq!(durable_of(&sink.take_progress(), 3), Some(35));
     let files = list_files(&config).await;
-    let names: Vec<&str> = files.iter().map(|f| f.rsplit('/').next().unwrap_or("")).collect();
+    let names: Vec<&str> = files
+        .iter()
+        .map(|f| f.rsplit('/').next().unwrap_or(""))
+        .collect();
     assert_eq!(
         names,
-        ["3-0-9.parquet", "3-10-19.parquet", "3-20-29.parquet", "3-30-34.parquet"]
+        [
+            "3-0-9.parquet",
+            "3-10-19.parquet",
+            "3-20-29.parquet",
+            "3-30-34.parquet"
+        ]
     );
     backend.cleanup().await;
 }
@@ -126,7 +137,10 @@ async fn rolls_by_age<B: Backend>() {
         if !list_files(&config).await.is_empty() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "file never rolled by age");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "file never rolled by age"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(durable_of(&sink.take_progress(), 0), Some(5));
@@ -169,7 +183,10 @@ async fn unencodable_record_is_rejected<B: Backend>() {
     let mut sink = sink(&config).await;
     sink.write(records.clone()).await.expect("write");
     let early = sink.take_progress();
-    assert!(early.rejected.is_empty(), "held until offsets 0-1 are durable");
+    assert!(
+        early.rejected.is_empty(),
+        "held until offsets 0-1 are durable"
+    );
     sink.flush(true).await.expect("drain");
     let progress = sink.take_progress();
     assert_eq!(durable_of(&progress, 0), Some(6));
@@ -195,8 +212,13 @@ async fn unreachable_store_is_retryable<B: Backend>() {
     let schema = all_kinds_schema(1);
     let records = inserts(&schema, 0, 0, 8);
     let mut sink = sink(&config).await;
-    sink.write(records.clone()).await.expect("write only buffers");
-    let error = sink.flush(true).await.expect_err("the store is unreachable");
+    sink.write(records.clone())
+        .await
+        .expect("write only buffers");
+    let error = sink
+        .flush(true)
+        .await
+        .expect_err("the store is unreachable");
     assert_eq!(error.kind(), ErrorKind::Retry, "{error}");
     assert!(error.to_string().contains("0..=7"), "{error}");
     let progress = sink.take_progress();
@@ -273,7 +295,10 @@ async fn memory_stays_bounded<B: Backend>() {
         );
     }
     sink.flush(true).await.expect("drain");
-    assert!(list_files(&config).await.len() > 8, "some files rolled early");
+    assert!(
+        list_files(&config).await.len() > 8,
+        "some files rolled early"
+    );
     let mut got = read_all(&config, ArchiveFilter::default()).await;
     got.sort_by_key(|r| (r.partition, r.offset));
     assert_same_events(&got, &records);

@@ -158,7 +158,7 @@ pub async fn read_from(
         .map_err(|source| ParquetError::Read {
             store: archive.url.clone(),
             object: archive.prefix.to_string(),
-            source,
+            source: Box::new(source),
         })?;
     let mut files: Vec<FileRef> = listing
         .iter()

@@ -19,7 +19,7 @@ use arrow_array::{
 use arrow_buffer::{i256, NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, DataType, Fields};
 
-use headwater_core::{Date, Decimal, Op, SinkRecord, Timestamp, Value, ValueKind};
+use headwater_core::{Date, Decimal, Op, Rejected, SinkRecord, Timestamp, Value, ValueKind};
 
 use super::schema::{
     self, decimal_shape, Layout, DATE_NEG_INFINITY, DATE_POS_INFINITY, TS_NEG_INFINITY,
@@ -67,9 +67,9 @@ pub struct Prepared {
     pub approx_bytes: usize,
 }
 
-/// Checks that `record` fits `layout`; the error is the reason sent to the
-/// dead-letter topic.
-pub fn prepare(layout: &Layout, record: SinkRecord) -> Result<Prepared, (SinkRecord, String)> {
+/// Checks that `record` fits `layout`; an error gives the record back with
+/// the reason sent to the dead-letter topic.
+pub fn prepare(layout: &Layout, record: SinkRecord) -> Result<Prepared, Box<Rejected>> {
     match check(layout, &record) {
         Ok((image, explicit_key)) => {
             let approx_bytes = approx_size(&record);
@@ -80,7 +80,7 @@ pub fn prepare(layout: &Layout, record: SinkRecord) -> Result<Prepared, (SinkRec
                 approx_bytes,
             })
         }
-        Err(reason) => Err((record, reason)),
+        Err(reason) => Err(Box::new(Rejected { record, reason })),
     }
 }
 

@@ -20,7 +20,7 @@ pub enum ParquetError {
         first: u64,
         last: u64,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     /// The store refused our credentials or permissions.
@@ -29,7 +29,7 @@ pub enum ParquetError {
         store: String,
         object: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     /// Reading an archive (replay) failed at the store.
@@ -38,7 +38,7 @@ pub enum ParquetError {
         store: String,
         object: String,
         #[source]
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 
     /// The Parquet writer or reader failed: a bug, or a damaged file.
@@ -85,7 +85,7 @@ impl ParquetError {
             | object_store::Error::Unauthenticated { .. } => ParquetError::Denied {
                 store: store.to_owned(),
                 object: object.to_owned(),
-                source,
+                source: Box::new(source),
             },
             source => ParquetError::Store {
                 store: store.to_owned(),
@@ -94,7 +94,7 @@ impl ParquetError {
                 partition,
                 first: range.0,
                 last: range.1,
-                source,
+                source: Box::new(source),
             },
         }
     }

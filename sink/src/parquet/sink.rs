@@ -156,14 +156,14 @@ impl ParquetSink {
         }
         let prepared = match self.layout(&record.event.schema) {
             Ok(layout) => prepare(&layout, record).map(|p| (layout, p)),
-            Err(reason) => Err((record, reason)),
+            Err(reason) => Err(Box::new(Rejected { record, reason })),
         };
         let (layout, row) = match prepared {
             Ok(ok) => ok,
-            Err((record, reason)) => {
+            Err(rejected) => {
                 warn!(topic = %key.0, partition = key.1, offset, "record cannot be archived; it goes to the dead-letter topic");
                 if let Some(state) = self.partitions.get_mut(&key) {
-                    state.held.push(Rejected { record, reason });
+                    state.held.push(*rejected);
                 }
                 return Ok(());
             }

@@ -206,8 +206,8 @@ pub fn all_kinds_row(schema: &TableSchema, i: i64) -> Vec<Value> {
             Value::Bytes(vec![1, 2, 3]),
             Value::Json("{\"a\": 1}".into()),
             Value::Uuid([
-                0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd,
-                0x38, 0x0a, 0x11,
+                0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
+                0x0a, 0x11,
             ]),
             Value::Date(Date::Days(19_782)),
             Value::Time(Time(45_296_000_001)),
@@ -292,7 +292,11 @@ pub fn inserts(schema: &Arc<TableSchema>, partition: u32, from: u64, to: u64) ->
     (from..to)
         .map(|o| {
             let row = all_kinds_row(schema, o as i64);
-            record(partition, o, event(schema, Op::Insert, o as i64, None, Some(row)))
+            record(
+                partition,
+                o,
+                event(schema, Op::Insert, o as i64, None, Some(row)),
+            )
         })
         .collect()
 }
@@ -363,7 +367,9 @@ pub fn assert_same_events(got: &[SinkRecord], want: &[SinkRecord]) {
     for (g, w) in got.iter().zip(want) {
         assert_eq!((g.partition, g.offset), (w.partition, w.offset));
         assert_eq!(&*g.topic, &*w.topic);
-        if encoded([g.event.clone()]) != encoded([w.event.clone()]) || g.event.schema != w.event.schema {
+        if encoded([g.event.clone()]) != encoded([w.event.clone()])
+            || g.event.schema != w.event.schema
+        {
             panic!(
                 "offset {} differs:\n got {:?}\nwant {:?}",
                 w.offset, g.event, w.event
@@ -470,7 +476,10 @@ impl Backend for S3Backend {
     async fn create() -> Self {
         let bucket = testkit::unique_name("hw").replace('_', "-");
         let response = raw_http("PUT", &format!("/{bucket}")).await;
-        assert!(response.starts_with("HTTP/1.1 200"), "create bucket: {response}");
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "create bucket: {response}"
+        );
         S3Backend {
             bucket,
             broken_port: None,
