@@ -3,6 +3,7 @@
 //! instead of sleeping.
 
 pub mod appender;
+pub mod mysql;
 pub mod names;
 pub mod services;
 pub mod wait;

@@ -158,6 +158,7 @@ impl<'a> Streamer<'a> {
             .get_binlog_stream(request)
             .await
             .map_err(|e| self.stream_error(e, &start.position_text()))?;
+        let mut seen_any = false;
         let stall = Duration::from_secs(u64::from(self.cfg.heartbeat_secs) * 3 + 5);
         loop {
             let next = match stream.next().now_or_never() {
@@ -183,7 +184,14 @@ impl<'a> Streamer<'a> {
             };
             let event = match next {
                 Some(Ok(event)) => event,
-                Some(Err(e)) => return Err(self.stream_error(e, &self.here(0))),
+                Some(Err(e)) => {
+                    let at = if seen_any {
+                        self.here(0)
+                    } else {
+                        start.position_text()
+                    };
+                    return Err(self.stream_error(e, &at));
+                }
                 None => {
                     return Err(MySqlError::Stalled {
                         url: url.clone(),
@@ -192,6 +200,7 @@ impl<'a> Streamer<'a> {
                     })
                 }
             };
+            seen_any = true;
             self.handle(&event).await?;
             if self.pending.len() >= self.cfg.max_batch_events {
                 self.flush(false).await?;
@@ -251,7 +260,15 @@ impl<'a> Streamer<'a> {
         let end = u64::from(header.log_pos());
         let start = end.saturating_sub(u64::from(header.event_size()));
         self.verify_checksum(raw, type_code, end)?;
-        let event = decode_event(type_code, raw.data(), &self.post_header_lens)
+        // The artificial ROTATE that opens a dump comes before any format
+        // description, so the framing has not stripped its CRC32 yet.
+        let data = raw.data();
+        let data = if type_code == code::ROTATE && self.post_header_lens.is_empty() {
+            data.get(..data.len().saturating_sub(4)).unwrap_or_default()
+        } else {
+            data
+        };
+        let event = decode_event(type_code, data, &self.post_header_lens)
             .map_err(|source| self.decode_error(type_code, start, source))?;
         match event {
             Event::FormatDescription {

@@ -1,0 +1,79 @@
+//! MySQL/MariaDB test helpers: a fresh database per test, statements that
+//! panic with the statement on failure, a replica id no parallel test uses.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, Row};
+
+use crate::{mysql_url, unique_name};
+
+/// A replica `server_id` unique to this test (process id and a counter),
+/// never the server's own id 1.
+pub fn unique_server_id() -> u32 {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    1000 + (std::process::id() % 100_000) * 1000 + n % 1000
+}
+
+/// A database created for one test; `drop_db` removes it.
+pub struct MySqlDb {
+    pub name: String,
+    pub conn: Conn,
+}
+
+pub async fn connect() -> Conn {
+    let opts = Opts::from_url(&mysql_url()).expect("HEADWATER_TEST_MYSQL_URL is a mysql:// URL");
+    Conn::new(opts).await.unwrap_or_else(|e| {
+        panic!(
+            "cannot connect to MariaDB at {} (run dev/services.sh): {e}",
+            mysql_url()
+        )
+    })
+}
+
+impl MySqlDb {
+    pub async fn create(prefix: &str) -> MySqlDb {
+        let name = unique_name(prefix);
+        let mut conn = connect().await;
+        conn.query_drop(format!("CREATE DATABASE `{name}`"))
+            .await
+            .expect("CREATE DATABASE");
+        conn.query_drop(format!("USE `{name}`")).await.expect("USE");
+        MySqlDb { name, conn }
+    }
+
+    /// Another connection to the same database (for concurrent writers).
+    pub async fn another(&self) -> Conn {
+        let mut conn = connect().await;
+        conn.query_drop(format!("USE `{}`", self.name))
+            .await
+            .expect("USE");
+        conn
+    }
+
+    pub async fn exec(&mut self, sql: &str) {
+        exec(&mut self.conn, sql).await;
+    }
+
+    pub async fn rows(&mut self, sql: &str) -> Vec<Row> {
+        self.conn
+            .query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"))
+    }
+
+    pub async fn drop_db(mut self) {
+        let _ = self
+            .conn
+            .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name))
+            .await;
+        let _ = self.conn.disconnect().await;
+    }
+}
+
+pub async fn exec(conn: &mut Conn, sql: &str) {
+    conn.query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+}
