@@ -18,7 +18,10 @@ use headwater_core::config::HumanDuration;
 use headwater_log::{batch, FsyncPolicy, Log, LogConfig, Record};
 
 const RECORD_BYTES: usize = 200;
-const CASE_TIME: Duration = Duration::from_millis(1000);
+const CASE_TIME: Duration = Duration::from_millis(400);
+/// The machine is shared: log and raw alternate this many times per case
+/// and the best run of each counts.
+const ROUNDS: usize = 3;
 const INTERVAL: Duration = Duration::from_millis(50);
 
 fn records(n: usize, seq: u64) -> Vec<(String, Record)> {
@@ -214,9 +217,31 @@ fn main() {
             if std::env::var("HEADWATER_BENCH_CASE").is_ok_and(|c| c != case_name) {
                 continue;
             }
+            let mut log = Rate {
+                records: 0,
+                elapsed: Duration::from_secs(1),
+            };
+            let mut raw = Rate {
+                records: 0,
+                elapsed: Duration::from_secs(1),
+            };
             let case = scratch.path().join(format!("case-{interval}-{batch_size}"));
-            let log = bench_log(&case.join("log"), batch_size, interval, &rt);
-            let raw = bench_raw(&case.with_extension("raw"), batch_size, interval);
+            for round in 0..ROUNDS {
+                let l = bench_log(&case.join(format!("log{round}")), batch_size, interval, &rt);
+                let r = bench_raw(
+                    &case.with_extension(format!("raw{round}")),
+                    batch_size,
+                    interval,
+                );
+                if l.per_sec() > log.per_sec() {
+                    log = l;
+                }
+                if r.per_sec() > raw.per_sec() {
+                    raw = r;
+                }
+                let _ = std::fs::remove_dir_all(case.join(format!("log{round}")));
+                let _ = std::fs::remove_file(case.with_extension(format!("raw{round}")));
+            }
             println!(
                 "{:<9} {:>6} | {:>12.0} {:>9.2} | {:>12.0} {:>9.2} | {:>6.2}",
                 if interval { "50ms" } else { "batch" },
@@ -228,7 +253,6 @@ fn main() {
                 log.per_sec() / raw.per_sec()
             );
             let _ = std::fs::remove_dir_all(&case);
-            let _ = std::fs::remove_file(case.with_extension("raw"));
         }
     }
     bench_read(&scratch.path().join("read"), &rt);

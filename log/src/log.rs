@@ -2,9 +2,10 @@
 //! sinks at their own pace.
 //!
 //! # Durability contract
-//! - **Written**: [`Log::append`] returns once the records are written to
-//!   their segments, in order behind every earlier append, and have offsets.
-//!   They are not yet durable and readers do not see them.
+//! - **Queued**: [`Log::append`] returns once the records are queued to
+//!   the writer thread in order behind every earlier append (waiting while
+//!   too much is queued: back-pressure). They are not yet durable and
+//!   readers do not see them.
 //! - **Durable**: [`AppendReceipt::durable`] resolves once an fsync covers
 //!   the records (and every earlier append): no crash can lose them, and
 //!   readers see them. Only then may a source acknowledge its position.
@@ -110,8 +111,7 @@ pub struct AppendReceipt {
     placement: Vec<(String, usize, u64)>,
     /// Per group: its partition.
     groups: Vec<u32>,
-    written: Option<oneshot::Receiver<Result<Vec<u64>>>>,
-    durable: Option<oneshot::Receiver<Result<()>>>,
+    durable: Option<oneshot::Receiver<Result<Vec<u64>>>>,
 }
 
 impl AppendReceipt {
@@ -128,13 +128,10 @@ impl AppendReceipt {
     /// every earlier one) with `(topic, partition, offset)` of each record,
     /// in append order.
     pub async fn durable(self) -> Result<Vec<(String, u32, u64)>> {
-        let bases = match self.written {
+        let bases = match self.durable {
             Some(rx) => rx.await.map_err(|_| LogError::Closed)??,
             None => Vec::new(),
         };
-        if let Some(rx) = self.durable {
-            rx.await.map_err(|_| LogError::Closed)??;
-        }
         let groups = self.groups;
         Ok(self
             .placement
@@ -286,7 +283,6 @@ impl Log {
             return Ok(AppendReceipt {
                 placement: Vec::new(),
                 groups: Vec::new(),
-                written: None,
                 durable: None,
             });
         }
@@ -299,12 +295,10 @@ impl Log {
             .acquire_many_owned(permits)
             .await
             .map_err(|_| LogError::Closed)?;
-        let (written_tx, written_rx) = oneshot::channel();
         let (durable_tx, durable_rx) = oneshot::channel();
         tx.send(Command::Append {
             batches,
             permit,
-            written: written_tx,
             durable: durable_tx,
         })
         .map_err(|_| LogError::Closed)?;
@@ -316,7 +310,6 @@ impl Log {
         Ok(AppendReceipt {
             placement,
             groups: groups.into_iter().map(|(_, p)| p).collect(),
-            written: Some(written_rx),
             durable: Some(durable_rx),
         })
     }

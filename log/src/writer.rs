@@ -3,9 +3,8 @@
 //! blocking file I/O never runs on the runtime's worker threads.
 //!
 //! Group commit: the thread takes every command waiting in the channel,
-//! writes all their batches, answers "written" to each, then issues one
-//! round of fsyncs (in parallel across partitions) and answers "durable" to
-//! all of them. Appends that arrive during an fsync wait for the next round
+//! writes all their batches, then issues one round of fsyncs (in parallel
+//! across partitions) and answers all of them. Appends that arrive during an fsync wait for the next round
 //! and share it. With `fsync = { interval }` the fsync round runs at most
 //! once per interval instead.
 
@@ -32,14 +31,16 @@ pub(crate) struct PartitionBatch {
     pub records: u32,
 }
 
+/// Answers an append with its batches' base offsets once durable.
+pub(crate) type DurableSender = oneshot::Sender<Result<Vec<u64>>>;
+
 pub(crate) enum Command {
     Append {
         batches: Vec<PartitionBatch>,
         /// Back-pressure: held until the batches are written.
         permit: OwnedSemaphorePermit,
-        /// Base offset of each batch, once written.
-        written: oneshot::Sender<Result<Vec<u64>>>,
-        durable: oneshot::Sender<Result<()>>,
+        /// The base offset of each batch, once durable; a failure at once.
+        durable: DurableSender,
     },
     /// Resolves once everything written so far is durable.
     Flush(oneshot::Sender<Result<()>>),
@@ -62,7 +63,8 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) struct Writer {
     shared: Arc<Shared>,
     partitions: HashMap<Arc<str>, Vec<PartitionWriter>>,
-    pending: Vec<oneshot::Sender<Result<()>>>,
+    /// Written appends waiting for the next fsync, with their base offsets.
+    pending: Vec<(DurableSender, Vec<u64>)>,
     poisoned: Option<LogError>,
     last_sync: Instant,
     last_retention: Instant,
@@ -106,15 +108,17 @@ impl Writer {
                     Command::Append {
                         batches,
                         permit,
-                        written,
                         durable,
                     } => {
                         let result = self.append(batches);
                         drop(permit);
-                        let ok = result.is_ok();
-                        let _ = written.send(result);
-                        if ok {
-                            self.pending.push(durable);
+                        // The caller is woken once, when durable: a wake-up
+                        // per write would cost a context switch per append.
+                        match result {
+                            Ok(bases) => self.pending.push((durable, bases)),
+                            Err(error) => {
+                                let _ = durable.send(Err(error));
+                            }
                         }
                     }
                     Command::Flush(done) => {
@@ -257,7 +261,7 @@ impl Writer {
     /// their high-water marks and answers the waiting appends.
     fn sync_round(&mut self) -> Result<()> {
         if let Some(error) = self.poisoned.clone() {
-            for done in self.pending.drain(..) {
+            for (done, _) in self.pending.drain(..) {
                 let _ = done.send(Err(error.clone()));
             }
             return Err(error);
@@ -300,8 +304,8 @@ impl Writer {
             p.dirty = false;
             p.shared.set_high_watermark(p.log_end());
         }
-        for done in self.pending.drain(..) {
-            let _ = done.send(Ok(()));
+        for (done, bases) in self.pending.drain(..) {
+            let _ = done.send(Ok(bases));
         }
         Ok(())
     }
