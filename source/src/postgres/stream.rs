@@ -48,6 +48,16 @@ pub struct Streamer {
     last_commit: Instant,
 }
 
+/// Aborts its task when dropped, so a source task that is itself aborted
+/// takes its reader (and the slot it holds) down with it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn commit_position(commit_lsn: Lsn) -> Position {
     Position::Postgres(PgPosition {
         commit_lsn,
@@ -74,7 +84,7 @@ impl Streamer {
         let (chunk_tx, mut chunk_rx) = mpsc::channel::<Chunk>(16);
         let (ack_tx, ack_rx) = mpsc::channel::<Ack>(64);
         let stop_reader = CancellationToken::new();
-        let reader = tokio::spawn(
+        let mut reader = AbortOnDrop(tokio::spawn(
             reader::run(
                 stream,
                 chunk_tx,
@@ -83,8 +93,12 @@ impl Streamer {
                 stop_reader.clone(),
             )
             .instrument(tracing::info_span!("pg_reader")),
-        );
-        let mut acker = tokio::spawn(acknowledge(ack_rx, flushed.clone(), notify.clone()));
+        ));
+        let mut acker = AbortOnDrop(tokio::spawn(acknowledge(
+            ack_rx,
+            flushed.clone(),
+            notify.clone(),
+        )));
         let mut streamer = Streamer {
             decoder,
             batcher: Batcher::new(appender, settings.max_batch_events, ack_tx),
@@ -103,7 +117,7 @@ impl Streamer {
                 tokio::select! {
                     biased;
                     _ = shutdown.cancelled() => return Ok(()),
-                    done = &mut acker => {
+                    done = &mut acker.0 => {
                         return match done {
                             Ok(Err(e)) => Err(e),
                             _ => Err(PgError::Cancelled),
@@ -136,11 +150,11 @@ impl Streamer {
         streamer.streamed.clear().await;
         let Streamer { batcher, .. } = streamer;
         drop(batcher);
-        if !acker.is_finished() {
-            let _ = tokio::time::timeout(Duration::from_secs(30), &mut acker).await;
+        if !acker.0.is_finished() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), &mut acker.0).await;
         }
         stop_reader.cancel();
-        let _ = reader.await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut reader.0).await;
         result.and(drained)
     }
 
