@@ -37,6 +37,9 @@ impl ConsumerOffsets {
         };
         for consumer in consumers {
             let consumer = consumer.map_err(|e| LogError::io("listing consumers", &dir, e))?;
+            if !consumer.path().is_dir() {
+                continue;
+            }
             let name = consumer.file_name().to_string_lossy().into_owned();
             let store = Self::store(&dir, &name)?;
             let files = fs::read_dir(store.dir())
