@@ -55,7 +55,7 @@ impl TestDb {
         self.client
             .batch_execute(sql)
             .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
     }
 
     pub fn config(&self, tables: &[&str]) -> PostgresConfig {
@@ -247,4 +247,25 @@ pub async fn wait_for_slot(db: &TestDb) {
             .is_some()
     })
     .await;
+}
+
+/// Drops the test's slot once its walsender has let go of it.
+pub async fn drop_slot(db: &TestDb) {
+    let slot = db.config(&[]).slot.unwrap_or_default();
+    testkit::wait_until_async("the slot to be released", DEADLINE, || async {
+        db.client
+            .query_opt(
+                "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active",
+                &[&slot],
+            )
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+    })
+    .await;
+    db.client
+        .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+        .await
+        .expect("drop slot");
 }
