@@ -1,17 +1,352 @@
-//! `headwater log …`: inspect the embedded log.
+//! `headwater log …`: inspect the embedded log under `{data_dir}/log`.
+//!
+//! Every command opens the log read-only, so it is safe while the daemon
+//! runs: nothing is created, cut or deleted.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::Subcommand;
+use anyhow::{bail, Context};
+use clap::{Subcommand, ValueEnum};
+use headwater_core::codec::decode_event;
+use headwater_core::value::uuid_to_string;
+use headwater_core::{ChangeEvent, SchemaRegistry, TableSchema, Value};
+use headwater_log::{Log, LogConfig, LogRecord};
+use serde_json::{json, Map, Value as Json};
 
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {
     /// List topics with their partitions and offsets.
     Topics,
+    /// Print the change events of a topic (by default the last 10 of each
+    /// partition).
+    Tail {
+        topic: String,
+        /// Only this partition.
+        #[arg(long)]
+        partition: Option<u32>,
+        /// From the oldest stored record.
+        #[arg(long, conflicts_with_all = ["offset", "since"])]
+        from_beginning: bool,
+        /// From this offset in each partition.
+        #[arg(long, conflicts_with = "since")]
+        offset: Option<u64>,
+        /// From this time: RFC 3339 (`2026-11-23T10:00:00Z`) or a duration
+        /// ago (`15m`, `2h`).
+        #[arg(long)]
+        since: Option<String>,
+        /// How many records per partition without --from-beginning,
+        /// --offset or --since; the most to print otherwise.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: u64,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// CRC-check every batch of every segment; exits non-zero on damage.
+    Verify,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
 }
 
 pub fn run(command: LogCommand, data_dir: &Path) -> anyhow::Result<()> {
+    let dir = data_dir.join("log");
     match command {
-        LogCommand::Topics => anyhow::bail!("the log at {} cannot be listed yet", data_dir.display()),
+        LogCommand::Topics => topics(&*open(&dir)?),
+        LogCommand::Tail {
+            topic,
+            partition,
+            from_beginning,
+            offset,
+            since,
+            lines,
+            format,
+        } => {
+            let start = match (from_beginning, offset, since) {
+                (true, _, _) => Start::Beginning,
+                (_, Some(offset), _) => Start::Offset(offset),
+                (_, _, Some(since)) => Start::Time(parse_since(&since)?),
+                _ => Start::Last(lines),
+            };
+            let limit = if matches!(start, Start::Last(_)) {
+                u64::MAX
+            } else {
+                lines.max(1)
+            };
+            let schemas = SchemaRegistry::open(data_dir.join("schemas"))
+                .context("opening the schema registry")?;
+            tail(
+                &*open(&dir)?,
+                &schemas,
+                &topic,
+                partition,
+                start,
+                limit,
+                format,
+            )
+        }
+        LogCommand::Verify => verify(&dir),
     }
+}
+
+fn open(dir: &Path) -> anyhow::Result<Arc<Log>> {
+    Log::open_read_only(dir, LogConfig::default())
+        .with_context(|| format!("opening the log at {}", dir.display()))
+}
+
+fn topics(log: &Log) -> anyhow::Result<()> {
+    let topics = log.topics();
+    if topics.is_empty() {
+        println!("no topics");
+        return Ok(());
+    }
+    println!(
+        "{:<40} {:>9} {:>12} {:>12} {:>8} {:>12}",
+        "TOPIC", "PARTITION", "START", "END", "SEGMENTS", "BYTES"
+    );
+    for t in topics {
+        for p in &t.partition_info {
+            println!(
+                "{:<40} {:>9} {:>12} {:>12} {:>8} {:>12}",
+                t.name, p.partition, p.log_start, p.high_watermark, p.segments, p.bytes
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Start {
+    Beginning,
+    Offset(u64),
+    Time(i64),
+    Last(u64),
+}
+
+fn parse_since(text: &str) -> anyhow::Result<i64> {
+    let when = match humantime::parse_rfc3339_weak(text) {
+        Ok(time) => time,
+        Err(_) => {
+            let ago = humantime::parse_duration(text).with_context(|| {
+                format!(
+                    "`{text}` is neither a time like 2026-11-23T10:00:00Z nor a duration like 15m"
+                )
+            })?;
+            SystemTime::now().checked_sub(ago).unwrap_or(UNIX_EPOCH)
+        }
+    };
+    let ms = when
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis();
+    Ok(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+fn tail(
+    log: &Log,
+    schemas: &SchemaRegistry,
+    topic: &str,
+    only: Option<u32>,
+    start: Start,
+    limit: u64,
+    format: Format,
+) -> anyhow::Result<()> {
+    let Some(info) = log.topics().into_iter().find(|t| t.name == topic) else {
+        bail!("topic `{topic}` is not in the log (see `headwater log topics`)");
+    };
+    if let Some(p) = only.filter(|&p| p >= info.partitions) {
+        bail!(
+            "topic `{topic}` has {} partitions; there is no partition {p}",
+            info.partitions
+        );
+    }
+    let mut printed = 0u64;
+    for p in (0..info.partitions).filter(|p| only.is_none_or(|o| o == *p)) {
+        let from = match start {
+            Start::Beginning => 0,
+            Start::Offset(offset) => offset,
+            Start::Time(ts) => log.offset_for_timestamp_blocking(topic, p, ts)?,
+            Start::Last(n) => log.high_watermark(topic, p).saturating_sub(n),
+        };
+        let mut reader = log.reader(topic, p, from)?;
+        while printed < limit {
+            let batch = reader.read_now(1000)?;
+            if batch.is_empty() {
+                break;
+            }
+            for record in batch.into_iter().take((limit - printed) as usize) {
+                println!("{}", render(topic, p, &record, schemas, format));
+                printed += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn render(
+    topic: &str,
+    partition: u32,
+    record: &LogRecord,
+    schemas: &SchemaRegistry,
+    format: Format,
+) -> String {
+    let event = decode_event(&record.value, |id| schemas.get(id));
+    let mut out = Map::new();
+    out.insert("topic".into(), json!(topic));
+    out.insert("partition".into(), json!(partition));
+    out.insert("offset".into(), json!(record.offset));
+    out.insert("timestamp_ms".into(), json!(record.timestamp_ms));
+    match event {
+        Ok(event) => event_json(&event, &mut out),
+        Err(e) => {
+            out.insert(
+                "error".into(),
+                json!(format!("cannot decode this record: {e}")),
+            );
+            out.insert("bytes".into(), json!(record.value.len()));
+        }
+    }
+    match format {
+        Format::Json => Json::Object(out).to_string(),
+        Format::Text => {
+            let get = |k: &str| out.get(k).map(|v| v.to_string()).unwrap_or_default();
+            let mut line = format!(
+                "{partition}@{} {} {} {} key={}",
+                record.offset,
+                get("op").trim_matches('"'),
+                get("table").trim_matches('"'),
+                get("position").trim_matches('"'),
+                get("key")
+            );
+            for field in ["before", "after", "error"] {
+                if let Some(v) = out.get(field) {
+                    line.push_str(&format!(" {field}={v}"));
+                }
+            }
+            line
+        }
+    }
+}
+
+fn event_json(event: &ChangeEvent, out: &mut Map<String, Json>) {
+    let schema = &event.schema;
+    out.insert("op".into(), json!(event.op.code()));
+    out.insert("source".into(), json!(&*event.source));
+    out.insert("table".into(), json!(event.table.to_string()));
+    out.insert("position".into(), json!(event.position.to_string()));
+    if let Some(ts) = &event.commit_ts {
+        out.insert("commit_ts".into(), json!(ts.to_string()));
+    }
+    if let Some(tx) = event.tx_id {
+        out.insert("tx_id".into(), json!(tx));
+    }
+    let key_names: Vec<String> = schema
+        .key_indexes()
+        .into_iter()
+        .map(|i| column_name(schema, i))
+        .collect();
+    let key: Map<String, Json> = event
+        .key
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                key_names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("key{i}")),
+                value_json(v),
+            )
+        })
+        .collect();
+    out.insert("key".into(), Json::Object(key));
+    for (name, row) in [("before", &event.before), ("after", &event.after)] {
+        if let Some(row) = row {
+            let row: Map<String, Json> = row
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (column_name(schema, i), value_json(v)))
+                .collect();
+            out.insert(name.into(), Json::Object(row));
+        }
+    }
+}
+
+fn column_name(schema: &TableSchema, i: usize) -> String {
+    schema
+        .columns
+        .get(i)
+        .map_or_else(|| format!("column{i}"), |c| c.name.clone())
+}
+
+/// A value as plain JSON: numbers stay exact (decimals as strings), times
+/// in their text form, bytes as `\x` hex like PostgreSQL prints them.
+fn value_json(value: &Value) -> Json {
+    match value {
+        Value::Null => Json::Null,
+        Value::Unchanged => json!({ "unchanged": true }),
+        Value::Bool(b) => json!(b),
+        Value::Int16(i) => json!(i),
+        Value::Int32(i) => json!(i),
+        Value::Int64(i) => json!(i),
+        Value::UInt64(i) => json!(i),
+        Value::Float32(f) if f.is_finite() => json!(f),
+        Value::Float64(f) if f.is_finite() => json!(f),
+        Value::Float32(f) => json!(f.to_string()),
+        Value::Float64(f) => json!(f.to_string()),
+        Value::Decimal(d) => json!(d.to_string()),
+        Value::Text(s) | Value::Enum(s) => json!(s),
+        Value::Json(s) => serde_json::from_str(s).unwrap_or_else(|_| json!(s)),
+        Value::Bytes(b) => {
+            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            json!(format!("\\x{hex}"))
+        }
+        Value::Uuid(u) => json!(uuid_to_string(u)),
+        Value::Date(d) => json!(d.to_string()),
+        Value::Time(t) => json!(t.to_string()),
+        Value::TimeTz(t) => json!(t.to_string()),
+        Value::Timestamp(t) | Value::TimestampTz(t) => json!(t.to_string()),
+        Value::Interval(i) => json!(i.to_string()),
+        Value::Array(items) => Json::Array(items.iter().map(value_json).collect()),
+    }
+}
+
+fn verify(dir: &Path) -> anyhow::Result<()> {
+    let report = headwater_log::verify::verify(dir)
+        .with_context(|| format!("verifying the log at {}", dir.display()))?;
+    for d in &report.damage {
+        println!(
+            "DAMAGED {} at byte {} (batch for offset {}): {}; {} bytes from there on are unreadable",
+            d.path.display(),
+            d.position,
+            d.offset,
+            d.problem,
+            d.bytes_after
+        );
+    }
+    println!(
+        "checked {} partitions, {} segments, {} batches, {} records, {} bytes: {}",
+        report.partitions,
+        report.segments,
+        report.batches,
+        report.records,
+        report.bytes,
+        if report.damage.is_empty() {
+            "no damage".to_string()
+        } else {
+            format!("{} damaged", report.damage.len())
+        }
+    );
+    if !report.damage.is_empty() {
+        bail!(
+            "the log at {} has {} damaged segment(s); a damaged tail of the last segment of a partition is cut at the next start, anything else needs a backup or `log.skip_damaged_segments = true`",
+            dir.display(),
+            report.damage.len()
+        );
+    }
+    Ok(())
 }

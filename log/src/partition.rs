@@ -263,11 +263,18 @@ pub fn open_read_only(
     let mut views: Vec<Arc<SegmentView>> = sealed.iter().map(|s| s.view.clone()).collect();
     let mut end = 0;
     if let Some(&base) = bases.last() {
-        let (view, scan) = scan_view(
-            &segment_path(dir, base),
-            base,
-            config.index_interval_bytes.0,
-        )?;
+        let path = segment_path(dir, base);
+        let (view, scan) = scan_view(&path, base, config.index_interval_bytes.0)?;
+        if let Some(problem) = &scan.damage {
+            tracing::warn!(
+                segment = %path.display(),
+                position = scan.position,
+                next_offset = scan.next_offset,
+                problem = %problem,
+                "the last segment has a torn or damaged tail; records from there on are not shown \
+                 (the daemon cuts such a tail when it next opens the log)"
+            );
+        }
         views.push(view);
         end = scan.next_offset;
     }

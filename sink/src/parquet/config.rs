@@ -16,7 +16,8 @@ pub struct ParquetConfig {
     /// Roll a file after this many rows…
     #[serde(default = "default_max_rows")]
     pub max_rows: u64,
-    /// …or this many bytes (encoded, before compression)…
+    /// …or when the file reaches this many bytes (encoded and compressed,
+    /// plus what is buffered for the next row group)…
     #[serde(default = "default_max_bytes")]
     pub max_bytes: ByteSize,
     /// …or when its first row is this old.
@@ -24,6 +25,21 @@ pub struct ParquetConfig {
     pub max_age: HumanDuration,
     #[serde(default)]
     pub compression: Compression,
+    /// A row group is closed (encoded, compressed, kept in the file's
+    /// buffer) at this many bytes of column data.
+    #[serde(default = "default_row_group_bytes")]
+    pub row_group_bytes: ByteSize,
+    /// Memory bound for every open file together: past it the largest open
+    /// file is uploaded early (it is then smaller than `max_bytes`).
+    #[serde(default = "default_max_buffered_bytes")]
+    pub max_buffered_bytes: ByteSize,
+    /// Files of this size or more are uploaded in parts (multipart upload).
+    #[serde(default = "default_multipart_threshold")]
+    pub multipart_threshold: ByteSize,
+    /// How long one request to the store may take before it is abandoned
+    /// (the sink then fails with a retryable error).
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout: HumanDuration,
     /// Object-store options (S3 endpoint, region, credentials); when absent,
     /// the standard environment variables (`AWS_…`) apply.
     #[serde(default)]
@@ -60,8 +76,37 @@ fn default_max_bytes() -> ByteSize {
 fn default_max_age() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(300))
 }
+fn default_row_group_bytes() -> ByteSize {
+    ByteSize(32 << 20)
+}
+fn default_max_buffered_bytes() -> ByteSize {
+    ByteSize(512 << 20)
+}
+fn default_multipart_threshold() -> ByteSize {
+    ByteSize(16 << 20)
+}
+fn default_request_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30))
+}
 
 impl ParquetConfig {
+    /// A config with every default, for `url` and `topics` (tests, replay).
+    pub fn new(url: impl Into<String>, topics: Vec<String>) -> Self {
+        ParquetConfig {
+            url: url.into(),
+            topics,
+            max_rows: default_max_rows(),
+            max_bytes: default_max_bytes(),
+            max_age: default_max_age(),
+            compression: Compression::default(),
+            row_group_bytes: default_row_group_bytes(),
+            max_buffered_bytes: default_max_buffered_bytes(),
+            multipart_threshold: default_multipart_threshold(),
+            request_timeout: default_request_timeout(),
+            s3: S3Options::default(),
+        }
+    }
+
     pub fn validate(&self, key: &str, problems: &mut Problems) {
         const SCHEMES: [&str; 4] = ["file://", "s3://", "gs://", "az://"];
         if !SCHEMES.iter().any(|s| self.url.starts_with(s)) {
@@ -83,5 +128,81 @@ impl ParquetConfig {
         if self.max_rows == 0 {
             problems.add(format!("{key}.max_rows"), "must be more than zero");
         }
+        if self.max_bytes.0 < 1 << 10 {
+            problems.add(format!("{key}.max_bytes"), "must be at least 1KiB");
+        }
+        if self.max_age.0.is_zero() {
+            problems.add(format!("{key}.max_age"), "must be more than zero (\"5m\")");
+        }
+        if self.row_group_bytes.0 < 1 << 10 {
+            problems.add(format!("{key}.row_group_bytes"), "must be at least 1KiB");
+        }
+        if self.max_buffered_bytes.0 < self.max_bytes.0.min(self.row_group_bytes.0) {
+            problems.add(
+                format!("{key}.max_buffered_bytes"),
+                "must be at least the smaller of max_bytes and row_group_bytes",
+            );
+        }
+        if self.multipart_threshold.0 < 5 << 20 {
+            problems.add(
+                format!("{key}.multipart_threshold"),
+                "must be at least 5MiB (the smallest part S3 accepts)",
+            );
+        }
+        if self.request_timeout.0.is_zero() {
+            problems.add(
+                format!("{key}.request_timeout"),
+                "must be more than zero (\"30s\")",
+            );
+        }
+        if self
+            .s3
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"))
+            && !self.s3.allow_http
+        {
+            problems.add(
+                format!("{key}.s3.allow_http"),
+                "the endpoint is http://; set allow_http = true for a local S3 server",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> ParquetConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = parse("url = \"s3://b/p\"\ntopics = [\"shop.*\"]");
+        let mut problems = Problems::new();
+        c.validate("sinks.a", &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.compression, Compression::Zstd);
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let c = parse(
+            "url = \"ftp://x\"\ntopics = []\nmax_rows = 0\n[s3]\nendpoint = \"http://127.0.0.1:9000\"",
+        );
+        let mut problems = Problems::new();
+        c.validate("sinks.a", &mut problems);
+        let all: Vec<&str> = problems.iter().collect();
+        assert_eq!(all.len(), 4, "{all:?}");
+        assert!(all.iter().any(|p| p.contains("sinks.a.s3.allow_http")));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = toml::from_str::<ParquetConfig>("url = \"file:///x\"\ntopics = []\nmax_row = 3")
+            .unwrap_err();
+        assert!(err.to_string().contains("max_row"), "{err}");
     }
 }

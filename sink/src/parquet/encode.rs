@@ -1,0 +1,761 @@
+//! Change events → Arrow record batches, in the layout of [`super::schema`].
+//!
+//! [`prepare`] checks one record against its layout and says why it cannot
+//! be archived (the record then goes to the dead-letter topic); [`encode`]
+//! turns prepared records into a `RecordBatch` and cannot fail on data that
+//! passed [`prepare`].
+
+use std::sync::Arc;
+
+use arrow_array::builder::{BinaryBuilder, ListBuilder, StringBuilder, StructBuilder};
+use arrow_array::types::{
+    Date32Type, Decimal128Type, Decimal256Type, Float32Type, Float64Type, Int16Type, Int32Type,
+    Int64Type, Time64MicrosecondType, TimestampMicrosecondType, UInt64Type,
+};
+use arrow_array::{
+    ArrayRef, BinaryArray, BooleanArray, FixedSizeBinaryArray, ListArray, PrimitiveArray,
+    RecordBatch, StringArray, StructArray,
+};
+use arrow_buffer::{i256, NullBuffer, OffsetBuffer};
+use arrow_schema::{ArrowError, DataType, Fields};
+
+use headwater_core::{Date, Decimal, Op, SinkRecord, Timestamp, Value, ValueKind};
+
+use super::schema::{
+    self, decimal_shape, Layout, DATE_NEG_INFINITY, DATE_POS_INFINITY, TS_NEG_INFINITY,
+    TS_POS_INFINITY,
+};
+
+/// What the table columns of a row hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Image {
+    After,
+    Before,
+    Key,
+    None,
+}
+
+impl Image {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Image::After => "after",
+            Image::Before => "before",
+            Image::Key => "key",
+            Image::None => "none",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "after" => Image::After,
+            "before" => Image::Before,
+            "key" => Image::Key,
+            "none" => Image::None,
+            _ => return None,
+        })
+    }
+}
+
+/// A record that passed [`prepare`], ready for [`encode`].
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub record: SinkRecord,
+    pub image: Image,
+    /// The key is not the key columns of the image: write `_key`.
+    pub explicit_key: bool,
+    /// A rough size of the row in memory, for the writer's bounds.
+    pub approx_bytes: usize,
+}
+
+/// Checks that `record` fits `layout`; the error is the reason sent to the
+/// dead-letter topic.
+pub fn prepare(layout: &Layout, record: SinkRecord) -> Result<Prepared, (SinkRecord, String)> {
+    match check(layout, &record) {
+        Ok((image, explicit_key)) => {
+            let approx_bytes = approx_size(&record);
+            Ok(Prepared {
+                record,
+                image,
+                explicit_key,
+                approx_bytes,
+            })
+        }
+        Err(reason) => Err((record, reason)),
+    }
+}
+
+fn check(layout: &Layout, record: &SinkRecord) -> Result<(Image, bool), String> {
+    let event = &record.event;
+    let columns = &layout.table.columns;
+    if i64::try_from(record.offset).is_err() {
+        return Err(format!("offset {} is beyond i64", record.offset));
+    }
+    if let Some(Timestamp::Micros(m)) = event.commit_ts {
+        check_micros(m).map_err(|e| format!("commit_ts: {e}"))?;
+    }
+    for (what, row) in [("after", &event.after), ("before", &event.before)] {
+        if let Some(row) = row {
+            if row.len() != columns.len() {
+                return Err(format!(
+                    "the {what} row has {} values but schema version {} of {} has {} columns",
+                    row.len(),
+                    layout.table.version,
+                    layout.table.table,
+                    columns.len()
+                ));
+            }
+            for (c, v) in columns.iter().zip(row) {
+                check_value(&c.kind, v, true)
+                    .map_err(|e| format!("column `{}` ({what}): {e}", c.name))?;
+            }
+        }
+    }
+    let image = match (&event.after, &event.before) {
+        (Some(_), _) => Image::After,
+        (None, Some(_)) => Image::Before,
+        (None, None) if !event.key.is_empty() => Image::Key,
+        (None, None) => Image::None,
+    };
+    let derived: Option<Vec<&Value>> = match (image, &event.after, &event.before) {
+        (Image::After, Some(row), _) | (Image::Before, None, Some(row)) => {
+            Some(layout.key_indexes.iter().map(|&i| &row[i]).collect())
+        }
+        _ => None,
+    };
+    let explicit_key = match derived {
+        Some(d) => d.len() != event.key.len() || d.iter().zip(&event.key).any(|(a, b)| *a != b),
+        None => false,
+    };
+    if image == Image::Key || explicit_key {
+        if event.key.len() != layout.key_indexes.len() {
+            return Err(format!(
+                "the event has {} key values but schema version {} of {} has {} key columns",
+                event.key.len(),
+                layout.table.version,
+                layout.table.table,
+                layout.key_indexes.len()
+            ));
+        }
+        for (&i, v) in layout.key_indexes.iter().zip(&event.key) {
+            let c = &columns[i];
+            check_value(&c.kind, v, false).map_err(|e| format!("key column `{}`: {e}", c.name))?;
+        }
+    }
+    Ok((image, explicit_key))
+}
+
+fn check_micros(m: i64) -> Result<(), String> {
+    if m == TS_POS_INFINITY || m <= TS_NEG_INFINITY {
+        return Err(format!(
+            "timestamp {m}µs is the value the archive uses for ±infinity"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks one value against its column's kind.
+fn check_value(kind: &ValueKind, value: &Value, unchanged_ok: bool) -> Result<(), String> {
+    let ok = match (kind, value) {
+        (_, Value::Null) => true,
+        (_, Value::Unchanged) => {
+            return if unchanged_ok {
+                Ok(())
+            } else {
+                Err("an unchanged-TOAST marker where the archive cannot record one".into())
+            }
+        }
+        (ValueKind::Bool, Value::Bool(_))
+        | (ValueKind::Int16, Value::Int16(_))
+        | (ValueKind::Int32, Value::Int32(_))
+        | (ValueKind::Int64, Value::Int64(_))
+        | (ValueKind::UInt64, Value::UInt64(_))
+        | (ValueKind::Float32, Value::Float32(_))
+        | (ValueKind::Float64, Value::Float64(_))
+        | (ValueKind::Text, Value::Text(_))
+        | (ValueKind::Bytes, Value::Bytes(_))
+        | (ValueKind::Json, Value::Json(_))
+        | (ValueKind::Uuid, Value::Uuid(_))
+        | (ValueKind::Time, Value::Time(_))
+        | (ValueKind::TimeTz, Value::TimeTz(_))
+        | (ValueKind::Interval, Value::Interval(_))
+        | (ValueKind::Enum, Value::Enum(_)) => true,
+        (ValueKind::Date, Value::Date(d)) => {
+            if let Date::Days(days) = d {
+                if *days == DATE_POS_INFINITY || *days <= DATE_NEG_INFINITY {
+                    return Err(format!(
+                        "date {days} days is the value the archive uses for ±infinity"
+                    ));
+                }
+            }
+            true
+        }
+        (ValueKind::Timestamp, Value::Timestamp(t))
+        | (ValueKind::TimestampTz, Value::TimestampTz(t)) => {
+            if let Timestamp::Micros(m) = t {
+                check_micros(*m)?;
+            }
+            true
+        }
+        (ValueKind::Decimal { precision, scale }, Value::Decimal(d)) => {
+            if let Some((p, s)) = decimal_shape(*precision, *scale) {
+                decimal_unscaled(d, p, s)?;
+            }
+            true
+        }
+        (ValueKind::Array(inner), Value::Array(items)) => {
+            for item in items {
+                check_value(inner, item, false).map_err(|e| format!("array element: {e}"))?;
+            }
+            true
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "a {} value in a column declared {kind:?}",
+            value.kind_name()
+        ))
+    }
+}
+
+/// The unscaled integer of `d` at scale `s`, if it fits `p` digits exactly.
+pub fn decimal_unscaled(d: &Decimal, p: u8, s: i8) -> Result<i256, String> {
+    let Decimal::Finite {
+        negative,
+        digits,
+        scale,
+    } = d
+    else {
+        return Err(format!(
+            "{d} cannot be stored in a DECIMAL({p},{s}) column (Parquet decimals have no NaN or infinity)"
+        ));
+    };
+    let target = u32::try_from(s).map_err(|_| "negative scale".to_string())?;
+    let mut text = String::with_capacity(digits.len() + 40);
+    if *negative {
+        text.push('-');
+    }
+    if *scale > target {
+        let cut = usize::try_from(*scale - target).map_err(|_| "scale too large".to_string())?;
+        let keep = digits.len().saturating_sub(cut);
+        if digits[keep..].bytes().any(|b| b != b'0') {
+            return Err(format!(
+                "{d} has more fraction digits than DECIMAL({p},{s}) holds; storing it would round it"
+            ));
+        }
+        text.push_str(if keep == 0 { "0" } else { &digits[..keep] });
+    } else {
+        text.push_str(digits);
+        let pad = usize::try_from(target - *scale).map_err(|_| "scale too large".to_string())?;
+        text.extend(std::iter::repeat_n('0', pad));
+    }
+    let significant = text.trim_start_matches('-').trim_start_matches('0').len();
+    if significant > usize::from(p) {
+        return Err(format!("{d} has more digits than DECIMAL({p},{s}) holds"));
+    }
+    i256::from_string(&text).ok_or_else(|| format!("{d} is not a decimal Arrow can hold"))
+}
+
+fn approx_size(record: &SinkRecord) -> usize {
+    fn value(v: &Value) -> usize {
+        16 + match v {
+            Value::Text(s) | Value::Json(s) | Value::Enum(s) => s.len(),
+            Value::Bytes(b) => b.len(),
+            Value::Decimal(Decimal::Finite { digits, .. }) => digits.len(),
+            Value::Array(items) => items.iter().map(value).sum(),
+            _ => 0,
+        }
+    }
+    let e = &record.event;
+    let rows = [&e.after, &e.before];
+    64 + e.key.iter().map(value).sum::<usize>()
+        + rows
+            .iter()
+            .filter_map(|r| r.as_ref())
+            .flat_map(|r| r.iter())
+            .map(value)
+            .sum::<usize>()
+        + e.headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len())
+            .sum::<usize>()
+}
+
+fn invalid(what: impl Into<String>) -> ArrowError {
+    ArrowError::InvalidArgumentError(what.into())
+}
+
+/// Builds one record batch from prepared records of `layout`.
+pub fn encode(layout: &Layout, rows: &[Prepared]) -> Result<RecordBatch, ArrowError> {
+    let n_cols = layout.table.columns.len();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(layout.arrow.fields().len());
+    let events = || rows.iter().map(|r| &r.record.event);
+
+    arrays.push(Arc::new(StringArray::from_iter_values(
+        events().map(|e| e.op.code()),
+    )));
+    arrays.push(Arc::new(StringArray::from_iter_values(
+        events().map(|e| e.position.to_string()),
+    )));
+    arrays.push(Arc::new(
+        PrimitiveArray::<TimestampMicrosecondType>::from_iter(
+            events().map(|e| e.commit_ts.map(timestamp_micros)),
+        )
+        .with_timezone("UTC"),
+    ));
+    arrays.push(Arc::new(PrimitiveArray::<Int64Type>::from_iter_values(
+        rows.iter().map(|r| r.record.offset as i64),
+    )));
+    arrays.push(Arc::new(PrimitiveArray::<Int64Type>::from_iter_values(
+        rows.iter().map(|r| i64::from(r.record.partition)),
+    )));
+    arrays.push(Arc::new(StringArray::from_iter_values(
+        events().map(|e| &*e.source),
+    )));
+    arrays.push(Arc::new(PrimitiveArray::<UInt64Type>::from_iter(
+        events().map(|e| e.tx_id),
+    )));
+    arrays.push(Arc::new(StringArray::from_iter_values(
+        rows.iter().map(|r| r.image.as_str()),
+    )));
+
+    // The image each row's table columns hold.
+    let images: Vec<Option<Vec<&Value>>> = rows.iter().map(|r| table_image(layout, r)).collect();
+    arrays.push(unchanged_list(
+        images
+            .iter()
+            .map(|img| unchanged_names(layout, img.as_deref())),
+    ));
+
+    // _key: only where the key is not derived from the image.
+    let key_rows: Vec<Option<&[Value]>> = rows
+        .iter()
+        .map(|r| r.explicit_key.then_some(r.record.event.key.as_slice()))
+        .collect();
+    arrays.push(struct_of_rows(
+        &layout.key_fields,
+        &layout
+            .key_indexes
+            .iter()
+            .map(|&i| &layout.table.columns[i].kind)
+            .collect::<Vec<_>>(),
+        &key_rows,
+    )?);
+
+    arrays.push(table_id_array(rows, layout)?);
+    arrays.push(Arc::new(StringArray::from_iter(
+        events().map(|e| e.topic.as_deref()),
+    )));
+    arrays.push(headers_array(rows)?);
+
+    for i in 0..n_cols {
+        let column = &layout.table.columns[i];
+        let field = layout.arrow.field(layout.first_table_column() + i);
+        let values: Vec<Option<&Value>> = images
+            .iter()
+            .map(|img| img.as_ref().map(|row| row[i]))
+            .collect();
+        arrays.push(encode_values(&column.kind, field.data_type(), &values)?);
+    }
+
+    // _before: an update's before-image.
+    let before_rows: Vec<Option<&[Value]>> = rows
+        .iter()
+        .map(|r| match (r.image, &r.record.event.before) {
+            (Image::After, Some(before)) => Some(before.as_slice()),
+            _ => None,
+        })
+        .collect();
+    let kinds: Vec<&ValueKind> = layout.table.columns.iter().map(|c| &c.kind).collect();
+    arrays.push(struct_of_rows(&layout.before_fields, &kinds, &before_rows)?);
+    arrays.push(unchanged_list(before_rows.iter().map(|row| {
+        let refs: Option<Vec<&Value>> = row.map(|r| r.iter().collect());
+        unchanged_names(layout, refs.as_deref())
+    })));
+
+    RecordBatch::try_new(layout.arrow.clone(), arrays)
+}
+
+/// The values the table columns hold for one row (`None`: all NULL).
+fn table_image<'a>(layout: &Layout, row: &'a Prepared) -> Option<Vec<&'a Value>> {
+    let e = &row.record.event;
+    match row.image {
+        Image::After => e.after.as_ref().map(|r| r.iter().collect()),
+        Image::Before => e.before.as_ref().map(|r| r.iter().collect()),
+        Image::Key => {
+            static NULL: Value = Value::Null;
+            let mut out = vec![&NULL; layout.table.columns.len()];
+            for (&i, v) in layout.key_indexes.iter().zip(&e.key) {
+                out[i] = v;
+            }
+            Some(out)
+        }
+        Image::None => None,
+    }
+}
+
+fn unchanged_names<'a>(layout: &'a Layout, row: Option<&[&Value]>) -> Vec<&'a str> {
+    match row {
+        None => Vec::new(),
+        Some(row) => layout
+            .table
+            .columns
+            .iter()
+            .zip(row)
+            .filter(|(_, v)| matches!(v, Value::Unchanged))
+            .map(|(c, _)| c.name.as_str())
+            .collect(),
+    }
+}
+
+fn unchanged_list<'a>(rows: impl Iterator<Item = Vec<&'a str>>) -> ArrayRef {
+    let mut builder = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(
+        arrow_schema::Field::new("item", DataType::Utf8, false),
+    ));
+    for names in rows {
+        for name in names {
+            builder.values().append_value(name);
+        }
+        builder.append(true);
+    }
+    Arc::new(builder.finish())
+}
+
+fn table_id_array(rows: &[Prepared], layout: &Layout) -> Result<ArrayRef, ArrowError> {
+    let differs: Vec<bool> = rows
+        .iter()
+        .map(|r| r.record.event.table != layout.table.table)
+        .collect();
+    let ns = StringArray::from_iter_values(rows.iter().zip(&differs).map(|(r, d)| {
+        if *d {
+            &*r.record.event.table.namespace
+        } else {
+            ""
+        }
+    }));
+    let name = StringArray::from_iter_values(rows.iter().zip(&differs).map(|(r, d)| {
+        if *d {
+            &*r.record.event.table.name
+        } else {
+            ""
+        }
+    }));
+    let nulls = NullBuffer::from(differs);
+    Ok(Arc::new(StructArray::try_new(
+        schema::table_id_fields(),
+        vec![Arc::new(ns), Arc::new(name)],
+        Some(nulls),
+    )?))
+}
+
+fn headers_array(rows: &[Prepared]) -> Result<ArrayRef, ArrowError> {
+    let mut builder = ListBuilder::new(StructBuilder::new(
+        schema::header_fields(),
+        vec![
+            Box::new(StringBuilder::new()),
+            Box::new(BinaryBuilder::new()),
+        ],
+    ))
+    .with_field(Arc::new(arrow_schema::Field::new(
+        "item",
+        DataType::Struct(schema::header_fields()),
+        false,
+    )));
+    for r in rows {
+        for h in &r.record.event.headers {
+            let s = builder.values();
+            s.field_builder::<StringBuilder>(0)
+                .ok_or_else(|| invalid("header name builder"))?
+                .append_value(&h.name);
+            s.field_builder::<BinaryBuilder>(1)
+                .ok_or_else(|| invalid("header value builder"))?
+                .append_value(&h.value);
+            s.append(true);
+        }
+        builder.append(true);
+    }
+    Ok(Arc::new(builder.finish()))
+}
+
+/// A struct column with one child per `(field, kind)`, from whole rows
+/// (`None`: the struct is NULL in that row).
+fn struct_of_rows(
+    fields: &Fields,
+    kinds: &[&ValueKind],
+    rows: &[Option<&[Value]>],
+) -> Result<ArrayRef, ArrowError> {
+    let mut children = Vec::with_capacity(fields.len());
+    for (i, (field, kind)) in fields.iter().zip(kinds).enumerate() {
+        let values: Vec<Option<&Value>> = rows.iter().map(|r| r.map(|r| &r[i])).collect();
+        children.push(encode_values(kind, field.data_type(), &values)?);
+    }
+    let nulls = NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<_>>());
+    if fields.is_empty() {
+        return Ok(Arc::new(StructArray::new_empty_fields(
+            rows.len(),
+            Some(nulls),
+        )));
+    }
+    Ok(Arc::new(StructArray::try_new(
+        fields.clone(),
+        children,
+        Some(nulls),
+    )?))
+}
+
+pub fn timestamp_micros(t: Timestamp) -> i64 {
+    match t {
+        Timestamp::Micros(m) => m,
+        Timestamp::PosInfinity => TS_POS_INFINITY,
+        Timestamp::NegInfinity => TS_NEG_INFINITY,
+    }
+}
+
+fn prim<T, F>(values: &[Option<&Value>], get: F) -> Result<PrimitiveArray<T>, ArrowError>
+where
+    T: arrow_array::ArrowPrimitiveType,
+    F: Fn(&Value) -> Option<T::Native>,
+{
+    values
+        .iter()
+        .map(|v| match v {
+            None | Some(Value::Null | Value::Unchanged) => Ok(None),
+            Some(v) => get(v)
+                .map(Some)
+                .ok_or_else(|| invalid(format!("unexpected {} value", v.kind_name()))),
+        })
+        .collect()
+}
+
+fn text_of(v: &Value) -> Option<&str> {
+    match v {
+        Value::Text(s) | Value::Json(s) | Value::Enum(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn is_present(v: &Option<&Value>) -> bool {
+    !matches!(v, None | Some(Value::Null | Value::Unchanged))
+}
+
+/// Encodes one column's values (`None`, `Null`, `Unchanged`: NULL).
+pub fn encode_values(
+    kind: &ValueKind,
+    data_type: &DataType,
+    values: &[Option<&Value>],
+) -> Result<ArrayRef, ArrowError> {
+    Ok(match kind {
+        ValueKind::Bool => Arc::new(
+            values
+                .iter()
+                .map(|v| match v {
+                    Some(Value::Bool(b)) => Ok(Some(*b)),
+                    v if !is_present(v) => Ok(None),
+                    _ => Err(invalid("unexpected value in a bool column")),
+                })
+                .collect::<Result<BooleanArray, _>>()?,
+        ),
+        ValueKind::Int16 => Arc::new(prim::<Int16Type, _>(values, |v| match v {
+            Value::Int16(i) => Some(*i),
+            _ => None,
+        })?),
+        ValueKind::Int32 => Arc::new(prim::<Int32Type, _>(values, |v| match v {
+            Value::Int32(i) => Some(*i),
+            _ => None,
+        })?),
+        ValueKind::Int64 => Arc::new(prim::<Int64Type, _>(values, |v| match v {
+            Value::Int64(i) => Some(*i),
+            _ => None,
+        })?),
+        ValueKind::UInt64 => Arc::new(prim::<UInt64Type, _>(values, |v| match v {
+            Value::UInt64(i) => Some(*i),
+            _ => None,
+        })?),
+        ValueKind::Float32 => Arc::new(prim::<Float32Type, _>(values, |v| match v {
+            Value::Float32(f) => Some(*f),
+            _ => None,
+        })?),
+        ValueKind::Float64 => Arc::new(prim::<Float64Type, _>(values, |v| match v {
+            Value::Float64(f) => Some(*f),
+            _ => None,
+        })?),
+        ValueKind::Decimal { .. } => match data_type {
+            DataType::Decimal128(p, s) => {
+                let array = prim::<Decimal128Type, _>(values, |v| match v {
+                    Value::Decimal(d) => decimal_unscaled(d, *p, *s).ok()?.to_i128(),
+                    _ => None,
+                })?;
+                Arc::new(array.with_precision_and_scale(*p, *s)?)
+            }
+            DataType::Decimal256(p, s) => {
+                let array = prim::<Decimal256Type, _>(values, |v| match v {
+                    Value::Decimal(d) => decimal_unscaled(d, *p, *s).ok(),
+                    _ => None,
+                })?;
+                Arc::new(array.with_precision_and_scale(*p, *s)?)
+            }
+            _ => Arc::new(StringArray::from_iter(values.iter().map(|v| match v {
+                Some(Value::Decimal(d)) => Some(d.to_string()),
+                _ => None,
+            }))),
+        },
+        ValueKind::Text | ValueKind::Json | ValueKind::Enum => Arc::new(StringArray::from_iter(
+            values.iter().map(|v| v.and_then(text_of)),
+        )),
+        ValueKind::Bytes => Arc::new(BinaryArray::from_iter(values.iter().map(|v| match v {
+            Some(Value::Bytes(b)) => Some(b.as_slice()),
+            _ => None,
+        }))),
+        ValueKind::Uuid => {
+            let zero = [0u8; 16];
+            let nulls = NullBuffer::from(
+                values
+                    .iter()
+                    .map(|v| matches!(v, Some(Value::Uuid(_))))
+                    .collect::<Vec<_>>(),
+            );
+            let data: Vec<&[u8]> = values
+                .iter()
+                .map(|v| match v {
+                    Some(Value::Uuid(u)) => u.as_slice(),
+                    _ => zero.as_slice(),
+                })
+                .collect();
+            let array = FixedSizeBinaryArray::try_from_iter(data.into_iter())?;
+            let (size, buffer, _) = array.into_parts();
+            Arc::new(FixedSizeBinaryArray::try_new(size, buffer, Some(nulls))?)
+        }
+        ValueKind::Date => Arc::new(prim::<Date32Type, _>(values, |v| match v {
+            Value::Date(Date::Days(d)) => Some(*d),
+            Value::Date(Date::PosInfinity) => Some(DATE_POS_INFINITY),
+            Value::Date(Date::NegInfinity) => Some(DATE_NEG_INFINITY),
+            _ => None,
+        })?),
+        ValueKind::Time => Arc::new(prim::<Time64MicrosecondType, _>(values, |v| match v {
+            Value::Time(t) => Some(t.0),
+            _ => None,
+        })?),
+        ValueKind::Timestamp | ValueKind::TimestampTz => {
+            let array = prim::<TimestampMicrosecondType, _>(values, |v| match v {
+                Value::Timestamp(t) | Value::TimestampTz(t) => Some(timestamp_micros(*t)),
+                _ => None,
+            })?;
+            match kind {
+                ValueKind::TimestampTz => Arc::new(array.with_timezone("UTC")),
+                _ => Arc::new(array),
+            }
+        }
+        ValueKind::TimeTz => {
+            let nulls = NullBuffer::from(values.iter().map(is_present).collect::<Vec<_>>());
+            let (micros, offsets): (Vec<i64>, Vec<i32>) = values
+                .iter()
+                .map(|v| match v {
+                    Some(Value::TimeTz(t)) => (t.micros, t.offset_seconds),
+                    _ => (0, 0),
+                })
+                .unzip();
+            Arc::new(StructArray::try_new(
+                schema::timetz_fields(),
+                vec![
+                    Arc::new(PrimitiveArray::<Time64MicrosecondType>::from(micros)),
+                    Arc::new(PrimitiveArray::<Int32Type>::from(offsets)),
+                ],
+                Some(nulls),
+            )?)
+        }
+        ValueKind::Interval => {
+            let nulls = NullBuffer::from(values.iter().map(is_present).collect::<Vec<_>>());
+            let mut months = Vec::with_capacity(values.len());
+            let mut days = Vec::with_capacity(values.len());
+            let mut micros = Vec::with_capacity(values.len());
+            for v in values {
+                let (m, d, us) = match v {
+                    Some(Value::Interval(i)) => (i.months, i.days, i.micros),
+                    _ => (0, 0, 0),
+                };
+                months.push(m);
+                days.push(d);
+                micros.push(us);
+            }
+            Arc::new(StructArray::try_new(
+                schema::interval_fields(),
+                vec![
+                    Arc::new(PrimitiveArray::<Int32Type>::from(months)),
+                    Arc::new(PrimitiveArray::<Int32Type>::from(days)),
+                    Arc::new(PrimitiveArray::<Int64Type>::from(micros)),
+                ],
+                Some(nulls),
+            )?)
+        }
+        ValueKind::Array(inner) => {
+            let DataType::List(item) = data_type else {
+                return Err(invalid("array column without a list type"));
+            };
+            let mut lengths = Vec::with_capacity(values.len());
+            let mut children: Vec<Option<&Value>> = Vec::new();
+            for v in values {
+                match v {
+                    Some(Value::Array(items)) => {
+                        lengths.push(items.len());
+                        children.extend(items.iter().map(Some));
+                    }
+                    _ => lengths.push(0),
+                }
+            }
+            let child = encode_values(inner, item.data_type(), &children)?;
+            let nulls = NullBuffer::from(
+                values
+                    .iter()
+                    .map(|v| matches!(v, Some(Value::Array(_))))
+                    .collect::<Vec<_>>(),
+            );
+            Arc::new(ListArray::try_new(
+                item.clone(),
+                OffsetBuffer::from_lengths(lengths),
+                child,
+                Some(nulls),
+            )?)
+        }
+    })
+}
+
+/// `Op` from Debezium's code.
+pub fn op_from_code(code: &str) -> Option<Op> {
+    Some(match code {
+        "r" => Op::Read,
+        "c" => Op::Insert,
+        "u" => Op::Update,
+        "d" => Op::Delete,
+        "t" => Op::Truncate,
+        "m" => Op::Message,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_rescale_exactly_or_refuse() {
+        let d = |t: &str| t.parse::<Decimal>().unwrap();
+        assert_eq!(
+            decimal_unscaled(&d("1.5"), 10, 2).unwrap(),
+            i256::from_i128(150)
+        );
+        assert_eq!(
+            decimal_unscaled(&d("-1.500"), 10, 2).unwrap(),
+            i256::from_i128(-150)
+        );
+        assert_eq!(
+            decimal_unscaled(&d("0.000"), 10, 2).unwrap(),
+            i256::from_i128(0)
+        );
+        assert!(decimal_unscaled(&d("1.505"), 10, 2).is_err());
+        assert!(decimal_unscaled(&d("123456789.00"), 10, 2).is_err());
+        assert!(decimal_unscaled(&Decimal::NaN, 10, 2).is_err());
+        assert!(decimal_unscaled(&d("12345678.99"), 10, 2).is_ok());
+    }
+}

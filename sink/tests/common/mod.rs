@@ -1,0 +1,566 @@
+//! Shared pieces of the Parquet sink tests: a table with every value kind,
+//! events, and the two backends (local directory, S3 server) the
+//! conformance tests run against.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use headwater_core::codec::encode_event;
+use headwater_core::{
+    ChangeEvent, Column, Date, Decimal, Header, Interval, Lsn, Op, PgPosition, Position,
+    SinkRecord, TableId, TableSchema, Time, TimeTz, Timestamp, Value, ValueKind,
+};
+use headwater_sink::parquet::config::S3Options;
+use headwater_sink::parquet::{read_archive, Archive, ArchiveFilter, ParquetConfig, StoreOptions};
+use object_store::ObjectStoreExt;
+
+pub const TOPIC: &str = "shop.public.things";
+
+fn column(name: &str, kind: ValueKind, key: Option<u16>) -> Column {
+    Column {
+        name: name.into(),
+        type_name: format!("{kind:?}"),
+        kind,
+        nullable: key.is_none(),
+        key_position: key,
+    }
+}
+
+/// A table with one column of every value kind.
+pub fn all_kinds_schema(version: u32) -> Arc<TableSchema> {
+    let mut columns = vec![
+        column("id", ValueKind::Int64, Some(0)),
+        column("b", ValueKind::Bool, None),
+        column("i16", ValueKind::Int16, None),
+        column("i32", ValueKind::Int32, None),
+        column("u64", ValueKind::UInt64, None),
+        column("f32", ValueKind::Float32, None),
+        column("f64", ValueKind::Float64, None),
+        column(
+            "dec",
+            ValueKind::Decimal {
+                precision: Some(10),
+                scale: Some(2),
+            },
+            None,
+        ),
+        column(
+            "dec_wide",
+            ValueKind::Decimal {
+                precision: Some(50),
+                scale: Some(5),
+            },
+            None,
+        ),
+        column(
+            "num",
+            ValueKind::Decimal {
+                precision: None,
+                scale: None,
+            },
+            None,
+        ),
+        column("txt", ValueKind::Text, None),
+        column("bin", ValueKind::Bytes, None),
+        column("doc", ValueKind::Json, None),
+        column("uid", ValueKind::Uuid, None),
+        column("day", ValueKind::Date, None),
+        column("tod", ValueKind::Time, None),
+        column("todtz", ValueKind::TimeTz, None),
+        column("ts", ValueKind::Timestamp, None),
+        column("tstz", ValueKind::TimestampTz, None),
+        column("iv", ValueKind::Interval, None),
+        column("ints", ValueKind::Array(Box::new(ValueKind::Int32)), None),
+        column(
+            "grid",
+            ValueKind::Array(Box::new(ValueKind::Array(Box::new(ValueKind::Text)))),
+            None,
+        ),
+        column("mood", ValueKind::Enum, None),
+        column("toast", ValueKind::Text, None),
+    ];
+    if version > 1 {
+        columns.push(column("added", ValueKind::Text, None));
+    }
+    Arc::new(TableSchema {
+        table: TableId::new("public", "things"),
+        version,
+        columns,
+    })
+}
+
+fn dec(text: &str) -> Value {
+    Value::Decimal(text.parse::<Decimal>().expect("test decimal"))
+}
+
+/// Row `i` of the all-kinds table: ordinary values, with a few rows of
+/// extremes (every NULL, infinities, the largest numbers).
+pub fn all_kinds_row(schema: &TableSchema, i: i64) -> Vec<Value> {
+    let mut row = match i % 4 {
+        1 => vec![
+            Value::Int64(i),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Unchanged,
+        ],
+        2 => vec![
+            Value::Int64(i64::MIN + i),
+            Value::Bool(false),
+            Value::Int16(i16::MIN),
+            Value::Int32(i32::MAX),
+            Value::UInt64(u64::MAX),
+            Value::Float32(f32::NAN),
+            Value::Float64(f64::NEG_INFINITY),
+            dec("-99999999.99"),
+            dec("123456789012345678901234567890123456789012345.12345"),
+            dec("NaN"),
+            Value::Text(String::new()),
+            Value::Bytes(Vec::new()),
+            Value::Json("[]".into()),
+            Value::Uuid([0xff; 16]),
+            Value::Date(Date::PosInfinity),
+            Value::Time(Time(86_400_000_000)),
+            Value::TimeTz(TimeTz {
+                micros: 0,
+                offset_seconds: -19_800,
+            }),
+            Value::Timestamp(Timestamp::NegInfinity),
+            Value::TimestampTz(Timestamp::PosInfinity),
+            Value::Interval(Interval {
+                months: -14,
+                days: 3,
+                micros: -1,
+            }),
+            Value::Array(Vec::new()),
+            Value::Array(vec![Value::Array(Vec::new()), Value::Null]),
+            Value::Enum("sad".into()),
+            Value::Text("x".repeat(3000)),
+        ],
+        3 => vec![
+            Value::Int64(i),
+            Value::Bool(true),
+            Value::Int16(-1),
+            Value::Int32(0),
+            Value::UInt64(0),
+            Value::Float32(-0.0),
+            Value::Float64(f64::NAN),
+            dec("0.50"),
+            dec("-0.00001"),
+            dec("-Infinity"),
+            Value::Text("naïve ☃ \"quoted\"".into()),
+            Value::Bytes(vec![0, 255, 10]),
+            Value::Json("{\"b\": 1,  \"a\": [true, null]}".into()),
+            Value::Uuid([0; 16]),
+            Value::Date(Date::NegInfinity),
+            Value::Time(Time(0)),
+            Value::TimeTz(TimeTz {
+                micros: 86_399_999_999,
+                offset_seconds: 50_400,
+            }),
+            Value::Timestamp(Timestamp::Micros(-62_135_596_800_000_000)),
+            Value::TimestampTz(Timestamp::NegInfinity),
+            Value::Interval(Interval {
+                months: 0,
+                days: 0,
+                micros: 0,
+            }),
+            Value::Array(vec![Value::Null, Value::Int32(-7)]),
+            Value::Null,
+            Value::Enum("".into()),
+            Value::Null,
+        ],
+        _ => vec![
+            Value::Int64(i),
+            Value::Bool(true),
+            Value::Int16(i as i16),
+            Value::Int32(i as i32 * 1000),
+            Value::UInt64(18_446_744_073_709_551_615 - i as u64),
+            Value::Float32(1.5),
+            Value::Float64(std::f64::consts::PI),
+            dec(&format!("{}.25", i)),
+            dec("1.5"),
+            dec("3.14159265358979323846264338327950288419716939937510"),
+            Value::Text(format!("row {i}")),
+            Value::Bytes(vec![1, 2, 3]),
+            Value::Json("{\"a\": 1}".into()),
+            Value::Uuid([
+                0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd,
+                0x38, 0x0a, 0x11,
+            ]),
+            Value::Date(Date::Days(19_782)),
+            Value::Time(Time(45_296_000_001)),
+            Value::TimeTz(TimeTz {
+                micros: 3_600_000_000,
+                offset_seconds: 3600,
+            }),
+            Value::Timestamp(Timestamp::Micros(1_709_300_700_123_456)),
+            Value::TimestampTz(Timestamp::Micros(1_709_300_700_000_001)),
+            Value::Interval(Interval {
+                months: 14,
+                days: 3,
+                micros: 3_723_000_001,
+            }),
+            Value::Array(vec![Value::Int32(1), Value::Int32(2), Value::Int32(3)]),
+            Value::Array(vec![
+                Value::Array(vec![Value::Text("a".into()), Value::Null]),
+                Value::Array(vec![Value::Text("b".into())]),
+            ]),
+            Value::Enum("happy".into()),
+            Value::Text("toasted".into()),
+        ],
+    };
+    if schema.columns.len() > row.len() {
+        row.push(Value::Text(format!("added {i}")));
+    }
+    if i % 4 == 0 {
+        // A declared-scale column reads back at its scale; write it so.
+        row[8] = dec("1.50000");
+    }
+    row
+}
+
+/// 2024-03-01T13:00:00Z plus `minutes`.
+pub fn commit_time(minutes: i64) -> Timestamp {
+    Timestamp::Micros(1_709_298_000_000_000 + minutes * 60_000_000)
+}
+
+pub fn event(
+    schema: &Arc<TableSchema>,
+    op: Op,
+    i: i64,
+    before: Option<Vec<Value>>,
+    after: Option<Vec<Value>>,
+) -> ChangeEvent {
+    let key = after
+        .as_ref()
+        .or(before.as_ref())
+        .map(|row| vec![row[0].clone()])
+        .unwrap_or_else(|| vec![Value::Int64(i)]);
+    let lsn = 0x1000 + i as u64 * 16;
+    ChangeEvent {
+        source: "shop".into(),
+        table: schema.table.clone(),
+        op,
+        key,
+        before,
+        after,
+        position: Position::Postgres(PgPosition {
+            commit_lsn: Lsn(lsn + 8),
+            lsn: Lsn(lsn),
+        }),
+        commit_ts: Some(commit_time(i % 30)),
+        tx_id: Some(700 + i as u64),
+        schema: schema.clone(),
+        topic: None,
+        headers: Vec::new(),
+    }
+}
+
+pub fn record(partition: u32, offset: u64, event: ChangeEvent) -> SinkRecord {
+    SinkRecord {
+        topic: TOPIC.into(),
+        partition,
+        offset,
+        event,
+    }
+}
+
+/// Inserts of the all-kinds table at offsets `from..to`.
+pub fn inserts(schema: &Arc<TableSchema>, partition: u32, from: u64, to: u64) -> Vec<SinkRecord> {
+    (from..to)
+        .map(|o| {
+            let row = all_kinds_row(schema, o as i64);
+            record(partition, o, event(schema, Op::Insert, o as i64, None, Some(row)))
+        })
+        .collect()
+}
+
+/// Every shape of event: each op, before-images, key-only deletes, a
+/// primary-key change, a routed topic, headers, another table name.
+pub fn every_shape(schema: &Arc<TableSchema>, partition: u32, from: u64) -> Vec<SinkRecord> {
+    let row = |i: i64| all_kinds_row(schema, i);
+    let mut events = vec![
+        event(schema, Op::Read, 0, None, Some(row(0))),
+        event(schema, Op::Insert, 1, None, Some(row(1))),
+        event(schema, Op::Update, 2, Some(row(2)), Some(row(3))),
+        event(schema, Op::Update, 3, None, Some(row(1))),
+        event(schema, Op::Delete, 4, Some(row(4)), None),
+        event(schema, Op::Delete, 5, None, None),
+    ];
+    let mut truncate = event(schema, Op::Truncate, 6, None, None);
+    truncate.key = Vec::new();
+    events.push(truncate);
+    // A before-image that is all unchanged except the key (REPLICA
+    // IDENTITY DEFAULT style).
+    let mut sparse = vec![Value::Unchanged; schema.columns.len()];
+    sparse[0] = Value::Int64(7);
+    events.push(event(schema, Op::Update, 7, Some(sparse), Some(row(7))));
+    // A primary-key update that reports the old key.
+    let mut moved = event(schema, Op::Update, 8, None, Some(row(8)));
+    moved.key = vec![Value::Int64(-8)];
+    events.push(moved);
+    let mut routed = event(schema, Op::Insert, 9, None, Some(row(9)));
+    routed.topic = Some("custom.topic".into());
+    routed.headers = vec![
+        Header {
+            name: "trace".into(),
+            value: b"abc".to_vec(),
+        },
+        Header {
+            name: "empty".into(),
+            value: Vec::new(),
+        },
+    ];
+    routed.table = TableId::new("public", "things_renamed");
+    routed.commit_ts = None;
+    routed.tx_id = None;
+    routed.source = "other".into();
+    events.push(routed);
+    events.push(event(schema, Op::Message, 10, None, Some(row(10))));
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| record(partition, from + i as u64, e))
+        .collect()
+}
+
+/// Exact comparison (bit-for-bit floats) through the log's encoding.
+pub fn encoded(events: impl IntoIterator<Item = ChangeEvent>) -> Vec<Vec<u8>> {
+    events
+        .into_iter()
+        .map(|e| {
+            let mut out = Vec::new();
+            encode_event(&e, &mut out);
+            out
+        })
+        .collect()
+}
+
+pub fn assert_same_events(got: &[SinkRecord], want: &[SinkRecord]) {
+    assert_eq!(got.len(), want.len(), "number of records");
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!((g.partition, g.offset), (w.partition, w.offset));
+        assert_eq!(&*g.topic, &*w.topic);
+        if encoded([g.event.clone()]) != encoded([w.event.clone()]) || g.event.schema != w.event.schema {
+            panic!(
+                "offset {} differs:\n got {:?}\nwant {:?}",
+                w.offset, g.event, w.event
+            );
+        }
+    }
+}
+
+/// Where an archive goes; implemented per object store.
+pub trait Backend: Sized {
+    async fn create() -> Self;
+    fn config(&self) -> ParquetConfig;
+    /// A config whose store cannot be reached until [`Backend::repair`].
+    async fn broken_config(&mut self) -> ParquetConfig;
+    async fn repair(&mut self);
+    async fn cleanup(self);
+}
+
+pub struct FileBackend {
+    dir: tempfile::TempDir,
+}
+
+impl FileBackend {
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Backend for FileBackend {
+    async fn create() -> Self {
+        FileBackend {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn config(&self) -> ParquetConfig {
+        ParquetConfig::new(
+            format!("file://{}", self.dir.path().display()),
+            vec!["shop.*".into()],
+        )
+    }
+
+    /// A regular file where the topic's directory must go: every upload
+    /// fails until it is removed.
+    async fn broken_config(&mut self) -> ParquetConfig {
+        std::fs::write(self.dir.path().join(TOPIC), b"in the way").expect("blocker");
+        self.config()
+    }
+
+    async fn repair(&mut self) {
+        std::fs::remove_file(self.dir.path().join(TOPIC)).expect("remove blocker");
+    }
+
+    async fn cleanup(self) {}
+}
+
+pub struct S3Backend {
+    pub bucket: String,
+    /// A loopback port with nothing listening (then a proxy to the server).
+    broken_port: Option<u16>,
+    proxy: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn s3_host() -> String {
+    testkit::s3_endpoint()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+async fn raw_http(method: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = s3_host();
+    let mut stream = tokio::net::TcpStream::connect(&host)
+        .await
+        .expect("S3 server is running (bash dev/services.sh)");
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}
+
+impl S3Backend {
+    fn config_for(&self, endpoint: String) -> ParquetConfig {
+        let mut config = ParquetConfig::new(
+            format!("s3://{}/archive", self.bucket),
+            vec!["shop.*".into()],
+        );
+        config.s3 = S3Options {
+            endpoint: Some(endpoint),
+            region: Some("us-east-1".into()),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some(headwater_core::Secret::new("test")),
+            allow_http: true,
+        };
+        config.request_timeout = headwater_core::config::HumanDuration(Duration::from_secs(5));
+        config
+    }
+}
+
+impl Backend for S3Backend {
+    async fn create() -> Self {
+        let bucket = testkit::unique_name("hw").replace('_', "-");
+        let response = raw_http("PUT", &format!("/{bucket}")).await;
+        assert!(response.starts_with("HTTP/1.1 200"), "create bucket: {response}");
+        S3Backend {
+            bucket,
+            broken_port: None,
+            proxy: None,
+        }
+    }
+
+    fn config(&self) -> ParquetConfig {
+        self.config_for(testkit::s3_endpoint())
+    }
+
+    async fn broken_config(&mut self) -> ParquetConfig {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        self.broken_port = Some(port);
+        self.config_for(format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Opens the broken port as a proxy to the real server.
+    async fn repair(&mut self) {
+        let port = self.broken_port.expect("broken_config first");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("rebind the closed port");
+        let target = s3_host();
+        self.proxy = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    async fn cleanup(self) {
+        if let Some(proxy) = &self.proxy {
+            proxy.abort();
+        }
+        let archive = open(&self.config()).await;
+        let all: Vec<_> = archive
+            .store
+            .list(None)
+            .try_collect()
+            .await
+            .unwrap_or_default();
+        for meta in all {
+            let _ = archive.store.delete(&meta.location).await;
+        }
+        raw_http("DELETE", &format!("/{}", self.bucket)).await;
+    }
+}
+
+pub async fn open(config: &ParquetConfig) -> Archive {
+    Archive::open(&config.url, &StoreOptions::from_config(config))
+        .await
+        .expect("open archive")
+}
+
+/// Every `.parquet` object under the archive, relative to its prefix.
+pub async fn list_files(config: &ParquetConfig) -> Vec<String> {
+    let archive = open(config).await;
+    let mut names: Vec<String> = archive
+        .store
+        .list(Some(&archive.prefix))
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("list archive")
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .filter(|p| p.ends_with(".parquet"))
+        .map(|p| {
+            p.strip_prefix(archive.prefix.as_ref())
+                .unwrap_or(&p)
+                .trim_start_matches('/')
+                .to_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+pub async fn read_all(config: &ParquetConfig, filter: ArchiveFilter) -> Vec<SinkRecord> {
+    read_archive(&config.url, &StoreOptions::from_config(config), filter)
+        .await
+        .expect("open archive for reading")
+        .try_collect()
+        .await
+        .expect("read archive")
+}
