@@ -16,9 +16,17 @@ use headwater_core::{Error, Result};
 
 use crate::runtime::Daemon;
 
-pub async fn serve(listen: SocketAddr, daemon: Arc<Daemon>, shutdown: CancellationToken) -> Result<JoinHandle<()>> {
+pub async fn serve(
+    listen: SocketAddr,
+    daemon: Arc<Daemon>,
+    shutdown: CancellationToken,
+) -> Result<JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        Error::io("listening for the HTTP API (change api.listen, or stop what uses the port)", listen.to_string(), e)
+        Error::io(
+            "listening for the HTTP API (change api.listen, or stop what uses the port)",
+            listen.to_string(),
+            e,
+        )
     })?;
     let app = Router::new()
         .route("/health", get(health))

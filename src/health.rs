@@ -11,10 +11,16 @@ pub enum ComponentState {
     Starting,
     Running,
     /// Failed; retrying after a backoff.
-    Retrying { error: String },
+    Retrying {
+        error: String,
+    },
     /// Needs a person: retrying slowly until it is fixed.
-    WaitingForOperator { error: String },
-    Stopped { error: Option<String> },
+    WaitingForOperator {
+        error: String,
+    },
+    Stopped {
+        error: Option<String>,
+    },
 }
 
 #[derive(Default)]
@@ -29,7 +35,10 @@ impl Health {
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, ComponentState> {
-        self.components.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.components
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Healthy while every component runs (or is starting).

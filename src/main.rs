@@ -94,10 +94,12 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
             runtime()?.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(shutdown.clone()));
-                runtime::run(config, &arg.file, shutdown).await.map_err(|e| {
-                    tracing::error!(error = %e, "headwater could not start");
-                    ExitCode::from(EXIT_RUNTIME)
-                })
+                runtime::run(config, &arg.file, shutdown)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "headwater could not start");
+                        ExitCode::from(EXIT_RUNTIME)
+                    })
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -116,7 +118,10 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
 /// (nothing is lost: what was not committed is delivered again).
 async fn cancel_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop headwater with SIGKILL");
         return;
     };

@@ -17,16 +17,48 @@ pub const SINK_COMMITTED_OFFSET: &str = "headwater_sink_committed_offset";
 pub const COMPONENT_UP: &str = "headwater_component_up";
 
 const HELP: [(&str, &str, &str); 10] = [
-    (SOURCE_EVENTS, "counter", "Change events a source appended to the log."),
-    (SINK_EVENTS, "counter", "Change events a sink was given from the log."),
-    (SINK_REJECTED, "counter", "Records a sink rejected for good (sent to the dead-letter topic)."),
+    (
+        SOURCE_EVENTS,
+        "counter",
+        "Change events a source appended to the log.",
+    ),
+    (
+        SINK_EVENTS,
+        "counter",
+        "Change events a sink was given from the log.",
+    ),
+    (
+        SINK_REJECTED,
+        "counter",
+        "Records a sink rejected for good (sent to the dead-letter topic).",
+    ),
     (ERRORS, "counter", "Component failures, by error kind."),
     (RETRIES, "counter", "Component restarts after a failure."),
-    (LOG_END_OFFSET, "gauge", "Offset after the last durable record of a partition."),
-    (SINK_LAG_RECORDS, "gauge", "Durable records a sink has not committed yet."),
-    (SINK_LAG_SECONDS, "gauge", "Age of the oldest record a sink has not committed yet."),
-    (SINK_COMMITTED_OFFSET, "gauge", "A sink's committed offset (next record to deliver)."),
-    (COMPONENT_UP, "gauge", "1 while a component runs, 0 while it waits to retry or has stopped."),
+    (
+        LOG_END_OFFSET,
+        "gauge",
+        "Offset after the last durable record of a partition.",
+    ),
+    (
+        SINK_LAG_RECORDS,
+        "gauge",
+        "Durable records a sink has not committed yet.",
+    ),
+    (
+        SINK_LAG_SECONDS,
+        "gauge",
+        "Age of the oldest record a sink has not committed yet.",
+    ),
+    (
+        SINK_COMMITTED_OFFSET,
+        "gauge",
+        "A sink's committed offset (next record to deliver).",
+    ),
+    (
+        COMPONENT_UP,
+        "gauge",
+        "1 while a component runs, 0 while it waits to retry or has stopped.",
+    ),
 ];
 
 type Labels = Vec<(String, String)>;
@@ -37,7 +69,10 @@ pub struct Metrics {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 impl Metrics {
@@ -62,7 +97,10 @@ impl Metrics {
         let mut out = String::new();
         for (name, kind, help) in HELP {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for ((_, labels), value) in values.range((name, Vec::new())..).take_while(|((n, _), _)| *n == name) {
+            for ((_, labels), value) in values
+                .range((name, Vec::new())..)
+                .take_while(|((n, _), _)| *n == name)
+            {
                 out.push_str(name);
                 if !labels.is_empty() {
                     out.push('{');
@@ -70,7 +108,10 @@ impl Metrics {
                         if i > 0 {
                             out.push(',');
                         }
-                        let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+                        let v = v
+                            .replace('\\', "\\\\")
+                            .replace('"', "\\\"")
+                            .replace('\n', "\\n");
                         let _ = write!(out, "{k}=\"{v}\"");
                     }
                     out.push('}');
@@ -91,10 +132,22 @@ mod tests {
         let m = Metrics::default();
         m.add(SOURCE_EVENTS, &[("source", "shop")], 3);
         m.add(SOURCE_EVENTS, &[("source", "shop")], 2);
-        m.set(SINK_LAG_RECORDS, &[("sink", "a\"b"), ("topic", "t"), ("partition", "0")], 7.0);
+        m.set(
+            SINK_LAG_RECORDS,
+            &[("sink", "a\"b"), ("topic", "t"), ("partition", "0")],
+            7.0,
+        );
         let text = m.render();
-        assert!(text.contains("headwater_source_events_total{source=\"shop\"} 5\n"), "{text}");
-        assert!(text.contains("headwater_sink_lag_records{sink=\"a\\\"b\",topic=\"t\",partition=\"0\"} 7\n"), "{text}");
+        assert!(
+            text.contains("headwater_source_events_total{source=\"shop\"} 5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "headwater_sink_lag_records{sink=\"a\\\"b\",topic=\"t\",partition=\"0\"} 7\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("# TYPE headwater_errors_total counter"));
     }
 }

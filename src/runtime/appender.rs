@@ -11,8 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 use headwater_core::codec::{encode_event, encode_key};
 use headwater_core::error::ErrorKind;
 use headwater_core::{
-    Appender, ChangeEvent, CheckpointStore, Durable, Error, EventBatch, Position, Result,
-    SchemaId, SchemaRegistry, Timestamp,
+    Appender, ChangeEvent, CheckpointStore, Durable, Error, EventBatch, Position, Result, SchemaId,
+    SchemaRegistry, Timestamp,
 };
 use headwater_log::{AppendReceipt, Log, Record};
 use headwater_transforms::TransformChain;
@@ -113,7 +113,14 @@ impl LogAppender {
             _ => now_ms(),
         };
         let topic = topic_name(&event.topic_name());
-        (topic, Record { key, value, timestamp_ms })
+        (
+            topic,
+            Record {
+                key,
+                value,
+                timestamp_ms,
+            },
+        )
     }
 }
 
@@ -127,8 +134,11 @@ impl Appender for LogAppender {
         };
         self.register_schemas(&events).await?;
         let records: Vec<_> = events.iter().map(|e| self.record(e)).collect();
-        self.metrics
-            .add(SOURCE_EVENTS, &[("source", &self.source)], records.len() as u64);
+        self.metrics.add(
+            SOURCE_EVENTS,
+            &[("source", &self.source)],
+            records.len() as u64,
+        );
         let receipt = if records.is_empty() {
             None
         } else {
@@ -146,7 +156,9 @@ impl Appender for LogAppender {
             })
             .await
             .map_err(|_| Error::Cancelled)?;
-        Ok(Durable::new(async move { rx.await.map_err(|_| Error::Cancelled)? }))
+        Ok(Durable::new(async move {
+            rx.await.map_err(|_| Error::Cancelled)?
+        }))
     }
 
     fn durable_checkpoint(&self) -> Option<Position> {
@@ -211,7 +223,13 @@ async fn store_checkpoints(
 /// `.`, `_` and `-` become `_` (as Debezium does).
 pub fn topic_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -229,9 +247,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub async fn spawn_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::Component {
-        context: "a blocking task".into(),
-        kind: ErrorKind::Stop,
-        source: e.to_string().into(),
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Component {
+            context: "a blocking task".into(),
+            kind: ErrorKind::Stop,
+            source: e.to_string().into(),
+        })?
 }

@@ -21,7 +21,7 @@ use headwater_transforms::TransformChain;
 
 pub use appender::{checkpoint_name, topic_name, LogAppender};
 pub use build::{build_sink, build_source};
-pub use sink_task::{dead_letter_topic, SinkTask};
+pub use sink_task::{dead_letter_topic, SinkFactory, SinkTask};
 
 use crate::config::Config;
 use crate::health::Health;
@@ -40,11 +40,14 @@ pub struct Daemon {
 }
 
 /// Opens the data directory: the log (with recovery), schemas, checkpoints.
-pub async fn open_data_dir(config: &Config) -> Result<(Arc<Log>, Arc<SchemaRegistry>, CheckpointStore)> {
+pub async fn open_data_dir(
+    config: &Config,
+) -> Result<(Arc<Log>, Arc<SchemaRegistry>, CheckpointStore)> {
     let dir = config.data_dir.clone();
     let log_config = config.log.clone();
     appender::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating the data directory", &dir, e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io("creating the data directory", &dir, e))?;
         let log = Log::open(&dir.join("log"), log_config)
             .map_err(|e| Error::component(format!("opening the log in {}", dir.display()), e))?;
         let schemas = Arc::new(SchemaRegistry::open(dir.join("schemas"))?);
@@ -58,7 +61,10 @@ pub async fn open_data_dir(config: &Config) -> Result<(Arc<Log>, Arc<SchemaRegis
 /// order. Returns an error only when the daemon could not start.
 pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken) -> Result<()> {
     let (log, schemas, checkpoints) = open_data_dir(&config).await?;
-    let chain = Arc::new(TransformChain::build(&config.transforms).map_err(|e| Error::component("building the transform chain", e))?);
+    let chain = Arc::new(
+        TransformChain::build(&config.transforms)
+            .map_err(|e| Error::component("building the transform chain", e))?,
+    );
     let daemon = Arc::new(Daemon {
         log: log.clone(),
         schemas: schemas.clone(),
@@ -80,18 +86,38 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
         };
         let (name, source_config) = (Arc::<str>::from(name.as_str()), source_config.clone());
         let (log, schemas, chain, checkpoints, metrics, stop) = (
-            log.clone(), schemas.clone(), chain.clone(), checkpoints.clone(), daemon.metrics.clone(), stop_sources.clone(),
+            log.clone(),
+            schemas.clone(),
+            chain.clone(),
+            checkpoints.clone(),
+            daemon.metrics.clone(),
+            stop_sources.clone(),
         );
         let data_dir = config.data_dir.clone();
         sources.spawn(supervised.run(move || {
             let (name, source_config, log, schemas, chain, checkpoints, metrics, stop, data_dir) = (
-                name.clone(), source_config.clone(), log.clone(), schemas.clone(), chain.clone(),
-                checkpoints.clone(), metrics.clone(), stop.clone(), data_dir.clone(),
+                name.clone(),
+                source_config.clone(),
+                log.clone(),
+                schemas.clone(),
+                chain.clone(),
+                checkpoints.clone(),
+                metrics.clone(),
+                stop.clone(),
+                data_dir.clone(),
             );
             async move {
                 let source = build_source(&name, &source_config, &data_dir)?;
-                let appender = LogAppender::open(name.clone(), log, schemas, chain, checkpoints, metrics).await?;
-                source.run(SourceContext { name, appender, shutdown: stop }).await
+                let appender =
+                    LogAppender::open(name.clone(), log, schemas, chain, checkpoints, metrics)
+                        .await?;
+                source
+                    .run(SourceContext {
+                        name,
+                        appender,
+                        shutdown: stop,
+                    })
+                    .await
             }
         }));
     }
@@ -135,7 +161,9 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
     tracing::info!("making the log durable");
     match tokio::time::timeout(STEP_TIMEOUT, log.flush()).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "the last appends could not be made durable; sources will resend them"),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the last appends could not be made durable; sources will resend them")
+        }
         Err(_) => tracing::error!("the log did not flush within {STEP_TIMEOUT:?}"),
     }
     tracing::info!("draining sinks and committing their offsets");

@@ -45,7 +45,10 @@ struct ReadBatch {
 /// First offset, last offset and timestamp of each batch handed to the
 /// sink and not committed yet, per partition: the sink's lag in seconds.
 #[derive(Default)]
-struct Lag(BTreeMap<(Arc<str>, u32), VecDeque<(u64, u64, i64)>>);
+struct Lag(BTreeMap<(Arc<str>, u32), VecDeque<BatchSpan>>);
+
+/// First offset, last offset, first record's timestamp (ms).
+type BatchSpan = (u64, u64, i64);
 
 pub fn dead_letter_topic(sink: &str) -> String {
     format!("_dlq.{sink}")
@@ -115,13 +118,19 @@ impl SinkTask {
             self.log
                 .register_consumer(&self.name, &topic.name)
                 .await
-                .map_err(log_error(format!("sink `{}` subscribing to {}", self.name, topic.name)))?;
+                .map_err(log_error(format!(
+                    "sink `{}` subscribing to {}",
+                    self.name, topic.name
+                )))?;
             for partition in 0..topic.partitions {
                 if !subscribed.insert((name.clone(), partition)) {
                     continue;
                 }
                 let start = self.log.log_start_offset(&topic.name, partition);
-                let from = match self.log.committed_offset(&self.name, &topic.name, partition) {
+                let from = match self
+                    .log
+                    .committed_offset(&self.name, &topic.name, partition)
+                {
                     Some(committed) if committed >= start => committed,
                     Some(committed) => {
                         tracing::warn!(sink = %self.name, topic = %topic.name, partition, committed, start,
@@ -134,8 +143,16 @@ impl SinkTask {
                 let reader = self
                     .log
                     .reader(&topic.name, partition, from)
-                    .map_err(log_error(format!("sink `{}` reading {}/{partition}", self.name, topic.name)))?;
-                tokio::spawn(read_partition(reader, name.clone(), tx.clone(), stop.clone()));
+                    .map_err(log_error(format!(
+                        "sink `{}` reading {}/{partition}",
+                        self.name, topic.name
+                    )))?;
+                tokio::spawn(read_partition(
+                    reader,
+                    name.clone(),
+                    tx.clone(),
+                    stop.clone(),
+                ));
             }
         }
         Ok(())
@@ -155,7 +172,10 @@ impl SinkTask {
             let event = decode_event(&r.value, |id| self.schemas.get(id)).map_err(|e| {
                 Error::decode(
                     "a log record",
-                    format!("{}/{} offset {}: {e}; run `headwater log verify`", batch.topic, batch.partition, r.offset),
+                    format!(
+                        "{}/{} offset {}: {e}; run `headwater log verify`",
+                        batch.topic, batch.partition, r.offset
+                    ),
                 )
             })?;
             out.push(SinkRecord {
@@ -165,8 +185,11 @@ impl SinkTask {
                 event,
             });
         }
-        self.metrics
-            .add(SINK_EVENTS, &[("sink", &self.name), ("topic", &batch.topic)], out.len() as u64);
+        self.metrics.add(
+            SINK_EVENTS,
+            &[("sink", &self.name), ("topic", &batch.topic)],
+            out.len() as u64,
+        );
         sink.write(out).await
     }
 
@@ -204,19 +227,32 @@ impl SinkTask {
                 .durable()
                 .await
                 .map_err(log_error(format!("sink `{}` writing to {dlq}", self.name)))?;
-            self.metrics.add(SINK_REJECTED, &[("sink", &self.name)], rejected.len() as u64);
+            self.metrics.add(
+                SINK_REJECTED,
+                &[("sink", &self.name)],
+                rejected.len() as u64,
+            );
         }
         for d in durable {
-            let committed = self.log.committed_offset(&self.name, &d.topic, d.partition).unwrap_or(0);
+            let committed = self
+                .log
+                .committed_offset(&self.name, &d.topic, d.partition)
+                .unwrap_or(0);
             if d.next_offset <= committed {
                 continue;
             }
             self.log
                 .commit_offset(&self.name, &d.topic, d.partition, d.next_offset)
                 .await
-                .map_err(log_error(format!("sink `{}` committing {}/{}", self.name, d.topic, d.partition)))?;
+                .map_err(log_error(format!(
+                    "sink `{}` committing {}/{}",
+                    self.name, d.topic, d.partition
+                )))?;
             if let Some(batches) = lag.0.get_mut(&(d.topic.clone(), d.partition)) {
-                while batches.front().is_some_and(|&(_, last, _)| last < d.next_offset) {
+                while batches
+                    .front()
+                    .is_some_and(|&(_, last, _)| last < d.next_offset)
+                {
                     batches.pop_front();
                 }
             }
@@ -230,13 +266,28 @@ impl SinkTask {
             .map_or(0, |d| d.as_millis() as i64);
         for (topic, partition) in subscribed {
             let p = partition.to_string();
-            let labels = [("sink", self.name.as_str()), ("topic", topic), ("partition", p.as_str())];
+            let labels = [
+                ("sink", self.name.as_str()),
+                ("topic", topic),
+                ("partition", p.as_str()),
+            ];
             let end = self.log.high_watermark(topic, *partition);
-            let committed = self.log.committed_offset(&self.name, topic, *partition).unwrap_or(0);
+            let committed = self
+                .log
+                .committed_offset(&self.name, topic, *partition)
+                .unwrap_or(0);
             self.metrics.set(LOG_END_OFFSET, &labels[1..], end as f64);
-            self.metrics.set(SINK_COMMITTED_OFFSET, &labels, committed as f64);
-            self.metrics.set(SINK_LAG_RECORDS, &labels, end.saturating_sub(committed) as f64);
-            let oldest = lag.0.get(&(topic.clone(), *partition)).and_then(|b| b.front());
+            self.metrics
+                .set(SINK_COMMITTED_OFFSET, &labels, committed as f64);
+            self.metrics.set(
+                SINK_LAG_RECORDS,
+                &labels,
+                end.saturating_sub(committed) as f64,
+            );
+            let oldest = lag
+                .0
+                .get(&(topic.clone(), *partition))
+                .and_then(|b| b.front());
             let seconds = oldest.map_or(0.0, |&(_, _, ts)| (now_ms - ts).max(0) as f64 / 1000.0);
             self.metrics.set(SINK_LAG_SECONDS, &labels, seconds);
         }
@@ -257,9 +308,16 @@ async fn read_partition(
         };
         let failed = records.is_err();
         let records = records.map_err(|e| {
-            Error::component(format!("reading {topic}/{partition} at {}", reader.position()), e)
+            Error::component(
+                format!("reading {topic}/{partition} at {}", reader.position()),
+                e,
+            )
         });
-        let batch = ReadBatch { topic: topic.clone(), partition, records };
+        let batch = ReadBatch {
+            topic: topic.clone(),
+            partition,
+            records,
+        };
         tokio::select! {
             () = stop.cancelled() => return,
             sent = tx.send(batch) => if sent.is_err() || failed { return },

@@ -29,8 +29,11 @@ pub struct Supervised {
 impl Supervised {
     fn set(&self, state: ComponentState) {
         let up = matches!(state, ComponentState::Running);
-        self.metrics
-            .set(COMPONENT_UP, &[("component", &self.component)], f64::from(u8::from(up)));
+        self.metrics.set(
+            COMPONENT_UP,
+            &[("component", &self.component)],
+            f64::from(u8::from(up)),
+        );
         self.health.set(&self.component, state);
     }
 
@@ -71,19 +74,25 @@ impl Supervised {
             let wait = match kind {
                 ErrorKind::Retry => {
                     tracing::warn!(component = %self.component, error = %error, retry_in = ?delay, "failed; retrying");
-                    self.set(ComponentState::Retrying { error: error.to_string() });
+                    self.set(ComponentState::Retrying {
+                        error: error.to_string(),
+                    });
                     let wait = delay;
                     delay = (delay * 2).min(MAX_DELAY);
                     wait
                 }
                 ErrorKind::WaitForOperator => {
                     tracing::error!(component = %self.component, error = %error, retry_in = ?OPERATOR_DELAY, "needs an operator; retrying slowly until fixed");
-                    self.set(ComponentState::WaitingForOperator { error: error.to_string() });
+                    self.set(ComponentState::WaitingForOperator {
+                        error: error.to_string(),
+                    });
                     OPERATOR_DELAY
                 }
                 ErrorKind::Stop => {
                     tracing::error!(component = %self.component, error = %error, "stopped; retrying cannot help");
-                    self.set(ComponentState::Stopped { error: Some(error.to_string()) });
+                    self.set(ComponentState::Stopped {
+                        error: Some(error.to_string()),
+                    });
                     return;
                 }
             };
@@ -94,7 +103,8 @@ impl Supervised {
                     return;
                 }
             }
-            self.metrics.add(RETRIES, &[("component", &self.component)], 1);
+            self.metrics
+                .add(RETRIES, &[("component", &self.component)], 1);
         }
     }
 }
