@@ -204,50 +204,42 @@ fn check_name(section: &str, name: &str, problems: &mut Problems) {
 /// problems of the others (serde stops at the first error it meets).
 fn extract_each(figment: &Figment) -> (Config, Vec<String>) {
     let mut problems = Vec::new();
-    let mut collect =
-        |e: figment::Error| problems.extend(e.into_iter().map(describe_figment_error));
     if let Ok(figment::value::Value::Dict(_, top)) = figment.find_value("") {
         for key in top.keys().filter(|k| !TOP_LEVEL_KEYS.contains(&k.as_str())) {
-            problems_push_unknown(&mut collect, key);
+            problems.push(format!(
+                "`{key}`: unknown key; expected one of: {}",
+                TOP_LEVEL_KEYS.join(", ")
+            ));
         }
     }
-    let mut sources = BTreeMap::new();
-    let mut sinks = BTreeMap::new();
-    for name in dict_keys(figment, "sources") {
-        match extract_at::<SourceConfig>(figment, &format!("sources.{name}")) {
-            Ok(c) => drop(sources.insert(name, c)),
-            Err(e) => collect(e),
-        }
-    }
-    for name in dict_keys(figment, "sinks") {
-        match extract_at::<SinkConfig>(figment, &format!("sinks.{name}")) {
-            Ok(c) => drop(sinks.insert(name, c)),
-            Err(e) => collect(e),
-        }
-    }
+    let sources = dict_keys(figment, "sources")
+        .into_iter()
+        .filter_map(|name| {
+            extract_at(figment, &format!("sources.{name}"), &mut problems).map(|c| (name, c))
+        })
+        .collect();
+    let sinks = dict_keys(figment, "sinks")
+        .into_iter()
+        .filter_map(|name| {
+            extract_at(figment, &format!("sinks.{name}"), &mut problems).map(|c| (name, c))
+        })
+        .collect();
     let mut transforms = Vec::new();
     if let Ok(figment::value::Value::Array(_, items)) = figment.find_value("transforms") {
         for (i, item) in items.iter().enumerate() {
             match item.deserialize::<TransformConfig>() {
                 Ok(t) => transforms.push(t),
-                Err(e) => collect(
-                    e.into_iter()
-                        .fold(None, |acc: Option<figment::Error>, mut e| {
-                            e.path
-                                .splice(0..0, ["transforms".to_owned(), i.to_string()]);
-                            Some(match acc {
-                                Some(acc) => acc.chain(e),
-                                None => e,
-                            })
-                        })
-                        .unwrap_or_else(|| figment::Error::from("invalid transform".to_owned())),
-                ),
+                Err(e) => problems.extend(e.into_iter().map(|mut e| {
+                    e.path
+                        .splice(0..0, ["transforms".to_owned(), i.to_string()]);
+                    describe_figment_error(e)
+                })),
             }
         }
     }
-    let data_dir = optional(figment, "data_dir", &mut collect).unwrap_or_else(default_data_dir);
-    let log = optional(figment, "log", &mut collect).unwrap_or_default();
-    let api = optional(figment, "api", &mut collect).unwrap_or_default();
+    let data_dir = optional(figment, "data_dir", &mut problems).unwrap_or_else(default_data_dir);
+    let log = optional(figment, "log", &mut problems).unwrap_or_default();
+    let api = optional(figment, "api", &mut problems).unwrap_or_default();
     let config = Config {
         data_dir,
         log,
@@ -257,15 +249,6 @@ fn extract_each(figment: &Figment) -> (Config, Vec<String>) {
         sinks,
     };
     (config, problems)
-}
-
-fn problems_push_unknown(collect: &mut impl FnMut(figment::Error), key: &str) {
-    let mut e = figment::Error::from(figment::error::Kind::UnknownField(
-        key.to_owned(),
-        &TOP_LEVEL_KEYS,
-    ));
-    e.path = vec![];
-    collect(e);
 }
 
 fn dict_keys(figment: &Figment, key: &str) -> Vec<String> {
@@ -278,34 +261,32 @@ fn dict_keys(figment: &Figment, key: &str) -> Vec<String> {
 fn optional<T: serde::de::DeserializeOwned>(
     figment: &Figment,
     key: &str,
-    collect: &mut impl FnMut(figment::Error),
+    problems: &mut Vec<String>,
 ) -> Option<T> {
-    if figment.find_value(key).is_err() {
-        return None;
-    }
-    extract_at(figment, key).map_err(collect).ok()
+    figment.find_value(key).ok()?;
+    extract_at(figment, key, problems)
 }
 
-/// `Figment::extract_inner`, with error paths put in order: figment appends
-/// the section's path after the inner path.
+/// `Figment::extract_inner`, describing each error with its full key:
+/// figment appends the section's path after the inner path, so it is
+/// moved to the front.
 fn extract_at<T: serde::de::DeserializeOwned>(
     figment: &Figment,
     key: &str,
-) -> Result<T, figment::Error> {
-    figment.extract_inner(key).map_err(|e| {
-        let section: Vec<String> = key.split('.').map(str::to_owned).collect();
-        let fixed = e.into_iter().map(|mut e| {
-            if e.path.ends_with(&section) {
-                let inner = e.path.len() - section.len();
-                e.path.rotate_right(section.len());
-                debug_assert_eq!(e.path[..section.len()], section[..], "{inner}");
-            }
-            e
-        });
-        fixed
-            .reduce(|acc, e| acc.chain(e))
-            .unwrap_or_else(|| figment::Error::from(format!("`{key}` is invalid")))
-    })
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    let errors = match figment.extract_inner(key) {
+        Ok(value) => return Some(value),
+        Err(errors) => errors,
+    };
+    let section: Vec<String> = key.split('.').map(str::to_owned).collect();
+    problems.extend(errors.into_iter().map(|mut e| {
+        if e.path.ends_with(&section) {
+            e.path.rotate_right(section.len());
+        }
+        describe_figment_error(e)
+    }));
+    None
 }
 
 fn describe_figment_error(e: figment::Error) -> String {

@@ -1,21 +1,18 @@
 //! `headwater`: the command line and the daemon's edge. Exit codes:
 //! 0 success, 1 a runtime failure, 2 a configuration problem.
 
-mod check;
-mod config;
 mod log_cmd;
-mod logging;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
-use crate::logging::LogFormat;
+use tokio_util::sync::CancellationToken;
 
-pub const EXIT_RUNTIME: u8 = 1;
-pub const EXIT_CONFIG: u8 = 2;
+use headwater::config::Config;
+use headwater::logging::{self, LogFormat};
+use headwater::{check, runtime, EXIT_CONFIG, EXIT_RUNTIME};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -94,12 +91,17 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
         }
         Command::Run(arg) => {
             let config = load(&arg)?;
-            tracing::error!(
-                sources = config.sources.len(),
-                sinks = config.sinks.len(),
-                "the pipeline runtime is not built yet; `headwater check` validates this configuration"
-            );
-            Err(ExitCode::from(EXIT_RUNTIME))
+            runtime()?.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(cancel_on_signal(shutdown.clone()));
+                runtime::run(config, &arg.file, shutdown)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "headwater could not start");
+                        ExitCode::from(EXIT_RUNTIME)
+                    })
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Log { config, command } => {
             let config = load(&config)?;
@@ -110,4 +112,28 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// SIGTERM or SIGINT starts an orderly shutdown; a second one exits at once
+/// (nothing is lost: what was not committed is delivered again).
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop headwater with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+    shutdown.cancel();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::warn!("second signal: exiting without waiting");
+    std::process::exit(i32::from(EXIT_RUNTIME));
 }

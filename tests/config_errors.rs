@@ -1,6 +1,8 @@
 //! Every bad configuration gives one clear message naming the key (and the
 //! file) and exit code 2; every example in `config/` loads.
 
+#![allow(clippy::unwrap_used)] // a test fails loudly by design
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

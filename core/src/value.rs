@@ -90,29 +90,6 @@ pub fn uuid_to_string(bytes: &[u8; 16]) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uuid_text() {
-        let bytes = [
-            0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
-            0x0a, 0x11,
-        ];
-        assert_eq!(
-            uuid_to_string(&bytes),
-            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
-        );
-    }
-
-    #[test]
-    fn unchanged_is_not_null() {
-        assert_ne!(Value::Unchanged, Value::Null);
-        assert!(!Value::Unchanged.is_null());
-    }
-}
-
 /// The value as text, the way a database prints it: decimals exactly,
 /// timestamps in ISO 8601 (`Z` for `timestamptz`), bytes as `\x` hex,
 /// arrays as `{a,b}`. Used for display, masking and comparisons.
@@ -153,5 +130,28 @@ impl std::fmt::Display for Value {
                 f.write_str("}")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_text() {
+        let bytes = [
+            0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38,
+            0x0a, 0x11,
+        ];
+        assert_eq!(
+            uuid_to_string(&bytes),
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+        );
+    }
+
+    #[test]
+    fn unchanged_is_not_null() {
+        assert_ne!(Value::Unchanged, Value::Null);
+        assert!(!Value::Unchanged.is_null());
     }
 }

@@ -6,6 +6,7 @@ pub mod appender;
 pub mod mysql;
 pub mod names;
 pub mod services;
+pub mod sink;
 pub mod wait;
 
 pub use appender::MemoryAppender;
@@ -13,4 +14,5 @@ pub use names::unique_name;
 pub use services::{
     duckdb_python, mysql_url, postgres_admin_url, postgres_ca_path, postgres_url, s3_endpoint,
 };
+pub use sink::{Delivered, FaultySink, MemorySink};
 pub use wait::{wait_until, wait_until_async};

@@ -36,10 +36,16 @@ pub fn s3_endpoint() -> String {
 /// The CA that signed the test PostgreSQL server's certificate (for
 /// `sslmode=verify-full`); `dev/services.sh` makes it.
 pub fn postgres_ca_path() -> String {
-    env_or("HEADWATER_TEST_PG_CA", "/var/lib/headwater-dev/pg-tls/ca.crt")
+    env_or(
+        "HEADWATER_TEST_PG_CA",
+        "/var/lib/headwater-dev/pg-tls/ca.crt",
+    )
 }
 
 /// The Python that has duckdb installed (`dev/services.sh` makes it).
 pub fn duckdb_python() -> String {
-    env_or("HEADWATER_DUCKDB_PYTHON", "/var/lib/headwater-dev/venv/bin/python")
+    env_or(
+        "HEADWATER_DUCKDB_PYTHON",
+        "/var/lib/headwater-dev/venv/bin/python",
+    )
 }

@@ -1,0 +1,257 @@
+//! The appender a source writes through: transform chain, schema registry,
+//! encoding, log append, and the source's checkpoint — in that order.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+
+use headwater_core::codec::{encode_event, encode_key};
+use headwater_core::error::ErrorKind;
+use headwater_core::{
+    Appender, ChangeEvent, CheckpointStore, Durable, Error, EventBatch, Position, Result, SchemaId,
+    SchemaRegistry, Timestamp,
+};
+use headwater_log::{AppendReceipt, Log, Record};
+use headwater_transforms::TransformChain;
+
+use crate::metrics::{Metrics, SOURCE_EVENTS};
+
+/// Appends what one source reads. Batches become durable in the order they
+/// were appended; after each durable batch that carries a checkpoint, the
+/// checkpoint is stored (`checkpoints/source.{name}`), and only then does
+/// the batch's [`Durable`] resolve.
+pub struct LogAppender {
+    source: Arc<str>,
+    log: Arc<Log>,
+    schemas: Arc<SchemaRegistry>,
+    chain: Arc<TransformChain>,
+    metrics: Arc<Metrics>,
+    registered: Mutex<HashSet<SchemaId>>,
+    pending: mpsc::Sender<Pending>,
+    checkpoint: Arc<Mutex<Option<Position>>>,
+}
+
+struct Pending {
+    receipt: Option<AppendReceipt>,
+    checkpoint: Option<Position>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+pub fn checkpoint_name(source: &str) -> String {
+    format!("source.{source}")
+}
+
+impl LogAppender {
+    /// Loads the source's checkpoint and starts the task that stores new
+    /// ones. A damaged checkpoint file is an error, never a fresh start.
+    pub async fn open(
+        source: Arc<str>,
+        log: Arc<Log>,
+        schemas: Arc<SchemaRegistry>,
+        chain: Arc<TransformChain>,
+        store: CheckpointStore,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>> {
+        let name = checkpoint_name(&source);
+        let loaded = {
+            let (store, name) = (store.clone(), name.clone());
+            spawn_blocking(move || store.load::<Position>(&name)).await?
+        };
+        let checkpoint = Arc::new(Mutex::new(loaded));
+        let (pending, rx) = mpsc::channel(1024);
+        tokio::spawn(store_checkpoints(rx, store, name, checkpoint.clone()));
+        Ok(Arc::new(LogAppender {
+            source,
+            log,
+            schemas,
+            chain,
+            metrics,
+            registered: Mutex::new(HashSet::new()),
+            pending,
+            checkpoint,
+        }))
+    }
+
+    /// Stores schemas this appender has not stored yet (each once; fsync).
+    async fn register_schemas(&self, events: &[ChangeEvent]) -> Result<()> {
+        let new: Vec<_> = {
+            let registered = lock(&self.registered);
+            let mut seen = HashSet::new();
+            events
+                .iter()
+                .filter(|e| {
+                    let id = e.schema.id();
+                    !registered.contains(&id) && seen.insert(id)
+                })
+                .map(|e| e.schema.clone())
+                .collect()
+        };
+        if new.is_empty() {
+            return Ok(());
+        }
+        let schemas = self.schemas.clone();
+        let ids = spawn_blocking(move || {
+            new.iter()
+                .map(|s| schemas.register(s))
+                .collect::<Result<Vec<_>>>()
+        })
+        .await?;
+        lock(&self.registered).extend(ids);
+        Ok(())
+    }
+
+    fn record(&self, event: &ChangeEvent) -> (String, Record) {
+        let mut key = Vec::with_capacity(16);
+        encode_key(&event.key, &mut key);
+        let mut value = Vec::with_capacity(256);
+        encode_event(event, &mut value);
+        let timestamp_ms = match event.commit_ts {
+            Some(Timestamp::Micros(micros)) => micros.div_euclid(1000),
+            _ => now_ms(),
+        };
+        let topic = topic_name(&event.topic_name());
+        (
+            topic,
+            Record {
+                key,
+                value,
+                timestamp_ms,
+            },
+        )
+    }
+}
+
+#[async_trait]
+impl Appender for LogAppender {
+    async fn append(&self, batch: EventBatch) -> Result<Durable> {
+        let events = if self.chain.is_empty() {
+            batch.events
+        } else {
+            self.chain.apply(batch.events)?
+        };
+        self.register_schemas(&events).await?;
+        let records: Vec<_> = events.iter().map(|e| self.record(e)).collect();
+        self.metrics.add(
+            SOURCE_EVENTS,
+            &[("source", &self.source)],
+            records.len() as u64,
+        );
+        let receipt = if records.is_empty() {
+            None
+        } else {
+            let receipt = self.log.append(records).await.map_err(|e| {
+                Error::component(format!("source `{}` appending to the log", self.source), e)
+            })?;
+            Some(receipt)
+        };
+        let (done, rx) = oneshot::channel();
+        self.pending
+            .send(Pending {
+                receipt,
+                checkpoint: batch.checkpoint,
+                done,
+            })
+            .await
+            .map_err(|_| Error::Cancelled)?;
+        Ok(Durable::new(async move {
+            rx.await.map_err(|_| Error::Cancelled)?
+        }))
+    }
+
+    fn durable_checkpoint(&self) -> Option<Position> {
+        lock(&self.checkpoint).clone()
+    }
+}
+
+/// Waits for each append to become durable, in order; stores the newest
+/// checkpoint once for every run of batches that became durable together.
+async fn store_checkpoints(
+    mut rx: mpsc::Receiver<Pending>,
+    store: CheckpointStore,
+    name: String,
+    current: Arc<Mutex<Option<Position>>>,
+) {
+    let mut failed: Option<String> = None;
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            group.push(more);
+        }
+        let mut newest = None;
+        let mut done = Vec::with_capacity(group.len());
+        for p in group {
+            if failed.is_none() {
+                if let Some(receipt) = p.receipt {
+                    if let Err(e) = receipt.durable().await {
+                        failed = Some(format!("the log could not make a batch durable: {e}"));
+                    }
+                }
+            }
+            if p.checkpoint.is_some() {
+                newest = p.checkpoint;
+            }
+            done.push(p.done);
+        }
+        if let (None, Some(position)) = (&failed, newest) {
+            let (store, name2) = (store.clone(), name.clone());
+            let saved = position.clone();
+            match spawn_blocking(move || store.save(&name2, &saved)).await {
+                Ok(()) => *lock(&current) = Some(position),
+                Err(e) => failed = Some(format!("storing checkpoint {name}: {e}")),
+            }
+        }
+        for d in done {
+            let result = match &failed {
+                None => Ok(()),
+                // Every batch after a failure fails too: the source restarts
+                // from its last durable checkpoint.
+                Some(reason) => Err(Error::Component {
+                    context: "appending".into(),
+                    kind: ErrorKind::Retry,
+                    source: reason.clone().into(),
+                }),
+            };
+            let _ = d.send(result);
+        }
+    }
+}
+
+/// A topic name the log accepts: characters other than letters, digits,
+/// `.`, `_` and `-` become `_` (as Debezium does).
+pub fn topic_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs blocking file work off the async workers.
+pub async fn spawn_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Component {
+            context: "a blocking task".into(),
+            kind: ErrorKind::Stop,
+            source: e.to_string().into(),
+        })?
+}
