@@ -318,7 +318,7 @@ pub fn convert(v: &MyValue, cell: &Cell, kind: &ValueKind) -> Option<Value> {
             Value::Enum(String::from_utf8_lossy(b).into_owned())
         }
         (MyValue::Date(y, m, d, ..), Cell::Date) => {
-            types::date(u64::from(*y), u32::from(*m), u32::from(*d))
+            types::date(u64::from(*y), u32::from(*m), u32::from(*d)).ok()?
         }
         (
             MyValue::Date(y, m, d, h, mi, s, us),
@@ -332,7 +332,8 @@ pub fn convert(v: &MyValue, cell: &Cell, kind: &ValueKind) -> Option<Value> {
                 u64::from(*mi),
                 u64::from(*s),
                 i64::from(*us),
-            );
+            )
+            .ok()?;
             match (v, cell) {
                 (Value::Timestamp(t), Cell::Timestamp | Cell::Timestamp2 { .. }) => {
                     Value::TimestampTz(t)

@@ -310,7 +310,7 @@ pub fn decode(r: &mut Reader<'_>, cell: &Cell) -> DecodeResult<Value> {
         }
         Cell::Date => {
             let v = r.uint_le(3, "date")?;
-            date(v >> 9, ((v >> 5) & 15) as u32, (v & 31) as u32)
+            date(v >> 9, ((v >> 5) & 15) as u32, (v & 31) as u32)?
         }
         Cell::Time => {
             let v = r.uint_le(3, "time")?;
@@ -335,7 +335,7 @@ pub fn decode(r: &mut Reader<'_>, cell: &Cell) -> DecodeResult<Value> {
                 t / 100 % 100,
                 t % 100,
                 0,
-            )
+            )?
         }
         Cell::DateTime2 { fsp } => {
             let int = r.uint_be(5, "datetime")? as i64 - 0x80_0000_0000;
@@ -354,7 +354,7 @@ pub fn decode(r: &mut Reader<'_>, cell: &Cell) -> DecodeResult<Value> {
                 ((hms >> 6) & 63) as u64,
                 (hms & 63) as u64,
                 frac,
-            )
+            )?
         }
         Cell::Timestamp => {
             let secs = i64::from(r.u32("timestamp")?);
@@ -511,22 +511,38 @@ fn time2(r: &mut Reader<'_>, fsp: u8) -> DecodeResult<i64> {
     Ok(if neg { -micros } else { micros })
 }
 
-pub fn date(y: u64, m: u32, d: u32) -> Value {
+/// A DATE; the zero date (or a zero month or day) is `Null`.
+pub fn date(y: u64, m: u32, d: u32) -> DecodeResult<Value> {
     if m == 0 || d == 0 || m > 12 {
-        return Value::Null;
+        return Ok(Value::Null);
     }
-    Value::Date(Date::Days(days_from_civil(y as i64, m, d) as i32))
+    if y > 9999 || d > 31 {
+        return Err(DecodeError::new(
+            "date",
+            format!("{y}-{m}-{d} is out of range"),
+        ));
+    }
+    Ok(Value::Date(Date::Days(
+        days_from_civil(y as i64, m, d) as i32
+    )))
 }
 
-pub fn datetime(y: u64, m: u32, d: u32, h: u64, mi: u64, s: u64, frac: i64) -> Value {
+/// A DATETIME (wall clock); the zero date (or a zero month or day) is `Null`.
+pub fn datetime(y: u64, m: u32, d: u32, h: u64, mi: u64, s: u64, frac: i64) -> DecodeResult<Value> {
     if m == 0 || d == 0 || m > 12 {
-        return Value::Null;
+        return Ok(Value::Null);
+    }
+    if y > 9999 || d > 31 || h > 23 || mi > 59 || s > 59 || !(0..1_000_000).contains(&frac) {
+        return Err(DecodeError::new(
+            "datetime",
+            format!("{y}-{m}-{d} {h}:{mi}:{s}.{frac} is out of range"),
+        ));
     }
     let days = days_from_civil(y as i64, m, d);
     let secs = (h * 3600 + mi * 60 + s) as i64;
-    Value::Timestamp(Timestamp::Micros(
+    Ok(Value::Timestamp(Timestamp::Micros(
         days * MICROS_PER_DAY + secs * MICROS_PER_SECOND + frac,
-    ))
+    )))
 }
 
 fn timestamp(secs: i64, frac: i64) -> Value {

@@ -35,6 +35,7 @@ pub fn decode_rows(kind: RowsKind, body: &[u8], cells: &[Cell]) -> DecodeResult<
     };
     let mut out = Vec::new();
     while !r.is_empty() {
+        let before = r.position();
         let change = match kind {
             RowsKind::Write => RowChange {
                 before: None,
@@ -49,6 +50,13 @@ pub fn decode_rows(kind: RowsKind, body: &[u8], cells: &[Cell]) -> DecodeResult<
                 after: Some(row(&mut r, cells, present_after)?),
             },
         };
+        if r.position() == before {
+            // a row of no columns would loop forever over the leftover bytes
+            return Err(DecodeError::new(
+                "rows event",
+                format!("{} bytes after rows that hold no column", r.remaining()),
+            ));
+        }
         out.push(change);
     }
     Ok(out)
