@@ -66,10 +66,6 @@ fn col(e: &ChangeEvent, name: &str, after: bool) -> Value {
     row.expect("row image")[i].clone()
 }
 
-fn of_table<'a>(events: &'a [ChangeEvent], table: &str) -> Vec<&'a ChangeEvent> {
-    events.iter().filter(|e| &*e.table.name == table).collect()
-}
-
 #[tokio::test]
 async fn mysql_updates_carry_before_and_after_images() {
     // GIVEN a table and a running source

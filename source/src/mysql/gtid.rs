@@ -37,6 +37,9 @@ impl MariaDbGtids {
     }
 }
 
+/// A server UUID and its half-open GTID intervals.
+pub type SidIntervals = ([u8; 16], Vec<(u64, u64)>);
+
 /// A MySQL GTID set: per server UUID, sorted disjoint inclusive intervals.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MySqlGtids(BTreeMap<String, Vec<(u64, u64)>>);
@@ -100,7 +103,7 @@ impl MySqlGtids {
 
     /// (uuid bytes, intervals as half-open `[start, end+1)`), for the
     /// COM_BINLOG_DUMP_GTID request.
-    pub fn sids(&self) -> Vec<([u8; 16], Vec<(u64, u64)>)> {
+    pub fn sids(&self) -> Vec<SidIntervals> {
         self.0
             .iter()
             .filter_map(|(uuid, intervals)| {

@@ -524,12 +524,11 @@ impl<'a> Streamer<'a> {
         let Some(checkpoint) = self.pending_checkpoint.clone() else {
             return Ok(());
         };
-        if self.pending.is_empty() {
-            if self.appended.as_ref() == Some(&checkpoint)
-                || (idle && self.last_append.elapsed() < Duration::from_secs(1))
-            {
-                return Ok(());
-            }
+        if self.pending.is_empty()
+            && (self.appended.as_ref() == Some(&checkpoint)
+                || (idle && self.last_append.elapsed() < Duration::from_secs(1)))
+        {
+            return Ok(());
         }
         let batch = EventBatch {
             events: std::mem::take(&mut self.pending),
