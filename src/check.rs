@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use headwater_core::{Finding, Severity};
 
 use crate::config::Config;
+use crate::runtime::{build_sink, build_source};
 
 pub async fn run(file: &Path, config: &Config) -> ExitCode {
     let mut findings = vec![Finding::ok(format!(
@@ -17,26 +18,49 @@ pub async fn run(file: &Path, config: &Config) -> ExitCode {
         config.sinks.len(),
         config.data_dir.display()
     ))];
-    for (name, source) in &config.sources {
-        findings.push(Finding::ok(format!(
-            "source `{name}` ({})",
-            source.type_name()
-        )));
-    }
     for (i, transform) in config.transforms.iter().enumerate() {
         findings.push(Finding::ok(format!(
             "transform {i} ({})",
             transform.type_name()
         )));
     }
+    // HEADWATER_CHECK_OFFLINE=1 validates the file without probing (for
+    // checking example configurations where their services are absent).
+    let offline = std::env::var_os("HEADWATER_CHECK_OFFLINE").is_some_and(|v| v == "1");
+    for (name, source) in &config.sources {
+        let header = format!("source `{name}` ({})", source.type_name());
+        if offline {
+            findings.push(Finding::ok(format!("{header}: not probed (offline)")));
+            continue;
+        }
+        match build_source(name, source, &config.data_dir) {
+            Ok(s) => findings.extend(prefixed(&header, s.check().await)),
+            Err(e) => findings.push(Finding::fail(format!("{header}: {e}"))),
+        }
+    }
     for (name, sink) in &config.sinks {
-        findings.push(Finding::ok(format!(
-            "sink `{name}` ({}) reads {}",
+        let header = format!(
+            "sink `{name}` ({}) reading {}",
             sink.type_name(),
             sink.topics().join(", ")
-        )));
+        );
+        if offline {
+            findings.push(Finding::ok(format!("{header}: not probed (offline)")));
+            continue;
+        }
+        match build_sink(name, sink).await {
+            Ok(s) => findings.extend(prefixed(&header, s.check().await)),
+            Err(e) => findings.push(Finding::fail(format!("{header}: {e}"))),
+        }
     }
     report(&findings)
+}
+
+fn prefixed(header: &str, findings: Vec<Finding>) -> impl Iterator<Item = Finding> + '_ {
+    findings.into_iter().map(move |f| Finding {
+        severity: f.severity,
+        message: format!("{header}: {}", f.message),
+    })
 }
 
 /// Prints the findings; fails when any failed.

@@ -5,19 +5,21 @@ use std::path::Path;
 use headwater_core::{Error, Result, Sink, Source};
 use headwater_sink::parquet::ParquetSink;
 use headwater_sink::SinkConfig;
+use headwater_source::mysql::MySqlSource;
+use headwater_source::postgres::PostgresSource;
 use headwater_source::SourceConfig;
 
-use super::unavailable;
-
-pub fn build_source(
-    name: &str,
-    config: &SourceConfig,
-    _data_dir: &Path,
-) -> Result<Box<dyn Source>> {
-    Err(unavailable(format!(
-        "source `{name}` ({})",
-        config.type_name()
-    )))
+pub fn build_source(name: &str, config: &SourceConfig, data_dir: &Path) -> Result<Box<dyn Source>> {
+    Ok(match config {
+        SourceConfig::Postgres(c) => {
+            let mut c = c.clone();
+            // Large streamed transactions spill here rather than to /tmp.
+            c.spill_dir
+                .get_or_insert_with(|| data_dir.join("spill").join(name));
+            Box::new(PostgresSource::new(name, c))
+        }
+        SourceConfig::Mysql(c) => Box::new(MySqlSource::new(c.clone())),
+    })
 }
 
 pub async fn build_sink(name: &str, config: &SinkConfig) -> Result<Box<dyn Sink>> {

@@ -14,7 +14,6 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use headwater_core::error::ErrorKind;
 use headwater_core::{CheckpointStore, Error, Result, SchemaRegistry, SourceContext};
 use headwater_log::Log;
 use headwater_transforms::TransformChain;
@@ -179,14 +178,5 @@ async fn join_all(what: &str, set: &mut JoinSet<()>) {
     if tokio::time::timeout(STEP_TIMEOUT, all).await.is_err() {
         tracing::error!("{what} did not stop within {STEP_TIMEOUT:?}; abandoning them (at-least-once: nothing uncommitted is lost)");
         set.abort_all();
-    }
-}
-
-/// An error for a component this build cannot construct.
-pub fn unavailable(what: String) -> Error {
-    Error::Component {
-        context: what,
-        kind: ErrorKind::Stop,
-        source: "not available in this build".into(),
     }
 }
