@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use headwater_core::config::Problems;
+use headwater_core::Sink;
 
 use crate::parquet::ParquetConfig;
 
@@ -25,6 +26,17 @@ impl SinkConfig {
     pub fn topics(&self) -> &[String] {
         match self {
             SinkConfig::Parquet(c) => &c.topics,
+        }
+    }
+
+    /// Builds the configured sink. Errors carry their policy
+    /// (`Classify::kind`): a bad URL waits for an operator.
+    pub async fn build(&self, name: &str) -> headwater_core::Result<Box<dyn Sink>> {
+        match self {
+            SinkConfig::Parquet(c) => match c.build().await {
+                Ok(sink) => Ok(Box::new(sink)),
+                Err(e) => Err(headwater_core::Error::component(format!("sinks.{name}"), e)),
+            },
         }
     }
 

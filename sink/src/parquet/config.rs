@@ -90,6 +90,11 @@ fn default_request_timeout() -> HumanDuration {
 }
 
 impl ParquetConfig {
+    /// Builds the sink (after [`ParquetConfig::validate`]); the only I/O is
+    /// creating a `file://` directory.
+    pub async fn build(&self) -> Result<super::ParquetSink, super::ParquetError> {
+        super::ParquetSink::new(self).await
+    }
     /// A config with every default, for `url` and `topics` (tests, replay).
     pub fn new(url: impl Into<String>, topics: Vec<String>) -> Self {
         ParquetConfig {

@@ -50,6 +50,8 @@ use super::store::{Archive, StoreOptions, Uploaded};
 use super::writer::{file_name, Limits, OpenFile};
 
 type PartitionKey = (Arc<str>, u32);
+/// A table's layout, or why it cannot be archived.
+type LayoutResult = Result<Arc<Layout>, String>;
 
 #[derive(Default)]
 struct PartitionState {
@@ -78,7 +80,10 @@ impl PartitionState {
 pub struct ParquetSink {
     archive: Archive,
     limits: Limits,
-    layouts: HashMap<SchemaId, Result<Arc<Layout>, String>>,
+    layouts: HashMap<SchemaId, LayoutResult>,
+    /// The schema of the previous record and its layout: events of one
+    /// table share the `Arc`, so most records skip hashing the schema.
+    last_layout: Option<(Arc<TableSchema>, LayoutResult)>,
     partitions: HashMap<PartitionKey, PartitionState>,
     /// Bytes held by every open file (kept up to date on each push).
     buffered: usize,
@@ -97,6 +102,7 @@ impl ParquetSink {
             archive,
             limits,
             layouts: HashMap::new(),
+            last_layout: None,
             partitions: HashMap::new(),
             buffered: 0,
             progress: Progress::default(),
@@ -120,11 +126,19 @@ impl ParquetSink {
         self.buffered
     }
 
-    fn layout(&mut self, schema: &Arc<TableSchema>) -> Result<Arc<Layout>, String> {
-        self.layouts
+    fn layout(&mut self, schema: &Arc<TableSchema>) -> LayoutResult {
+        if let Some((last, layout)) = &self.last_layout {
+            if Arc::ptr_eq(last, schema) {
+                return layout.clone();
+            }
+        }
+        let layout = self
+            .layouts
             .entry(schema.id())
             .or_insert_with(|| Layout::new(schema.clone()).map(Arc::new))
-            .clone()
+            .clone();
+        self.last_layout = Some((schema.clone(), layout.clone()));
+        layout
     }
 
     /// Forgets everything not yet durable; the runtime re-feeds.
