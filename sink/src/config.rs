@@ -46,3 +46,31 @@ impl SinkConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parquet_entry_parses_by_type() {
+        let config: SinkConfig = toml::from_str(
+            "type = \"parquet\"\nurl = \"file:///tmp/archive\"\ntopics = [\"shop.*\"]\nmax_age = \"1m\"",
+        )
+        .unwrap();
+        assert_eq!(config.type_name(), "parquet");
+        assert_eq!(config.topics(), ["shop.*"]);
+        let mut problems = Problems::new();
+        config.validate("archive", &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[tokio::test]
+    async fn build_reports_a_bad_url_for_an_operator() {
+        let config: SinkConfig =
+            toml::from_str("type = \"parquet\"\nurl = \"ftp://x/y\"\ntopics = [\"a\"]").unwrap();
+        let error = config.build("archive").await.err().unwrap();
+        use headwater_core::error::Classify;
+        assert_eq!(error.kind(), headwater_core::ErrorKind::WaitForOperator);
+        assert!(error.to_string().contains("sinks.archive"), "{error}");
+    }
+}

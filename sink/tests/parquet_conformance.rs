@@ -366,6 +366,29 @@ async fn overlapping_files_read_once<B: Backend>() {
     backend.cleanup().await;
 }
 
+/// `headwater check` says whether the store answers.
+async fn check_probes_the_store<B: Backend>() {
+    let mut backend = B::create().await;
+    let good = sink(&backend.config()).await;
+    let findings = good.check().await;
+    assert_eq!(findings.len(), 1);
+    assert_eq!(
+        findings[0].severity,
+        headwater_core::Severity::Ok,
+        "{findings:?}"
+    );
+    if std::any::type_name::<B>().contains("S3") {
+        let broken = sink(&backend.broken_config().await).await;
+        let findings = broken.check().await;
+        assert_eq!(findings[0].severity, headwater_core::Severity::Fail);
+        assert!(
+            findings[0].message.contains("check the URL"),
+            "{findings:?}"
+        );
+    }
+    backend.cleanup().await;
+}
+
 macro_rules! conformance {
     ($backend:ty, $module:ident) => {
         mod $module {
@@ -414,6 +437,10 @@ macro_rules! conformance {
             #[tokio::test]
             async fn replay_filters() {
                 super::replay_filters::<$backend>().await;
+            }
+            #[tokio::test]
+            async fn check_probes_the_store() {
+                super::check_probes_the_store::<$backend>().await;
             }
             #[tokio::test]
             async fn overlapping_files_read_once() {

@@ -93,6 +93,7 @@ fn check_view(view: &DuckDbView) {
     let expected = [
         ("_op", "VARCHAR"),
         ("_position", "VARCHAR"),
+        ("_position_order", "VARCHAR"),
         ("_commit_ts", "TIMESTAMP WITH TIME ZONE"),
         ("_offset", "BIGINT"),
         ("_partition", "BIGINT"),

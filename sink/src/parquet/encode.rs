@@ -19,7 +19,9 @@ use arrow_array::{
 use arrow_buffer::{i256, NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, DataType, Fields};
 
-use headwater_core::{Date, Decimal, Op, Rejected, SinkRecord, Timestamp, Value, ValueKind};
+use headwater_core::{
+    Date, Decimal, Op, Position, Rejected, SinkRecord, Timestamp, Value, ValueKind,
+};
 
 use super::schema::{
     self, decimal_shape, Layout, DATE_NEG_INFINITY, DATE_POS_INFINITY, TS_NEG_INFINITY,
@@ -298,6 +300,9 @@ pub fn encode(layout: &Layout, rows: &[Prepared]) -> Result<RecordBatch, ArrowEr
     )));
     arrays.push(Arc::new(StringArray::from_iter_values(
         events().map(|e| e.position.to_string()),
+    )));
+    arrays.push(Arc::new(StringArray::from_iter_values(
+        events().map(|e| position_order(&e.position)),
     )));
     arrays.push(Arc::new(
         PrimitiveArray::<TimestampMicrosecondType>::from_iter(
@@ -721,6 +726,21 @@ pub fn encode_values(
     })
 }
 
+/// The position as text that sorts in source order (see the schema table).
+pub fn position_order(position: &Position) -> String {
+    match position {
+        Position::Postgres(p) => format!("pg:{:016X}:{:016X}", p.commit_lsn.0, p.lsn.0),
+        Position::MySql(p) => {
+            let file_number: u64 = p
+                .file
+                .rsplit_once('.')
+                .and_then(|(_, n)| n.parse().ok())
+                .unwrap_or(0);
+            format!("my:{file_number:020}:{:020}", p.offset)
+        }
+    }
+}
+
 /// `Op` from Debezium's code.
 pub fn op_from_code(code: &str) -> Option<Op> {
     Some(match code {
@@ -737,6 +757,26 @@ pub fn op_from_code(code: &str) -> Option<Op> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn position_order_sorts_like_positions() {
+        let pg = ["0/9@0/1", "0/10@0/2", "1/0@0/F"];
+        let my = [
+            "mysql-bin.000009:900",
+            "mysql-bin.000010:4",
+            "mysql-bin.1000000:4",
+        ];
+        for texts in [&pg[..], &my[..]] {
+            let positions: Vec<Position> = texts.iter().map(|t| t.parse().unwrap()).collect();
+            for pair in positions.windows(2) {
+                assert!(pair[0] < pair[1]);
+                assert!(
+                    position_order(&pair[0]) < position_order(&pair[1]),
+                    "{pair:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn decimals_rescale_exactly_or_refuse() {

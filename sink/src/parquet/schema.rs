@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `_op` | Utf8 | Debezium's code: `r` snapshot read, `c` insert, `u` update, `d` delete, `t` truncate, `m` message |
 //! | `_position` | Utf8 | the source position's text form (`0/16B3748@0/16B3700`, `mysql-bin.000003:4711#gtid`) |
+//! | `_position_order` | Utf8 | the position as fixed-width text that sorts in source order (`ORDER BY _position_order` replays a source's changes in commit order): PostgreSQL `pg:{commit LSN}:{LSN}` as 16 hex digits each, MySQL `my:{binlog file number}:{offset}` as 20 decimal digits each |
 //! | `_commit_ts` | Timestamp(µs, UTC), nullable | commit time in the source |
 //! | `_offset` | Int64 | offset in the log partition (order of changes within a partition, so per key) |
 //! | `_partition` | Int64 | the log partition |
@@ -78,6 +79,7 @@ pub const FORMAT_VERSION: &str = "1";
 pub mod col {
     pub const OP: &str = "_op";
     pub const POSITION: &str = "_position";
+    pub const POSITION_ORDER: &str = "_position_order";
     pub const COMMIT_TS: &str = "_commit_ts";
     pub const OFFSET: &str = "_offset";
     pub const PARTITION: &str = "_partition";
@@ -92,9 +94,10 @@ pub mod col {
     pub const BEFORE: &str = "_before";
     pub const BEFORE_UNCHANGED: &str = "_before_unchanged";
 
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 16] = [
         OP,
         POSITION,
+        POSITION_ORDER,
         COMMIT_TS,
         OFFSET,
         PARTITION,
@@ -112,7 +115,7 @@ pub mod col {
 }
 
 /// Number of metadata columns before the table columns.
-pub const LEADING_METADATA: usize = 13;
+pub const LEADING_METADATA: usize = 14;
 
 /// `Date::PosInfinity` in a Date32 column (DuckDB's `infinity`).
 pub const DATE_POS_INFINITY: i32 = i32::MAX;
@@ -169,6 +172,7 @@ impl Layout {
         let mut fields = Vec::with_capacity(LEADING_METADATA + table_fields.len() + 2);
         fields.push(Field::new(col::OP, DataType::Utf8, false));
         fields.push(Field::new(col::POSITION, DataType::Utf8, false));
+        fields.push(Field::new(col::POSITION_ORDER, DataType::Utf8, false));
         fields.push(Field::new(col::COMMIT_TS, timestamp_type(true), true));
         fields.push(Field::new(col::OFFSET, DataType::Int64, false));
         fields.push(Field::new(col::PARTITION, DataType::Int64, false));

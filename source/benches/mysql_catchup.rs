@@ -1,0 +1,261 @@
+//! Catch-up rate over a binlog backlog, against `mariadb-binlog
+//! --read-from-remote-server -v` in the same run.
+//!
+//! Writes `HW_BENCH_ROWS` rows (default 200,000; the figure is
+//! 1,000,000) into a fresh table in 1,000-row INSERTs, then times:
+//! 1. `mariadb-binlog --read-from-remote-server -v` over that binlog range,
+//!    output to /dev/null (the reference);
+//! 2. the MySQL source reading the same range from its start position,
+//!    decoding every row and appending it to the embedded log (fsync per
+//!    batch), until every row is durable.
+//!
+//! Run: `cargo bench -p headwater-source --bench mysql_catchup`
+//! (`HW_BENCH_ROWS=1000000` for the full backlog). Needs dev/services.sh's MariaDB.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use headwater_core::codec::{encode_event, encode_key};
+use headwater_core::{
+    Appender, Durable, EventBatch, MySqlPosition, Position, Source, SourceContext,
+};
+use headwater_log::{Log, LogConfig, Record};
+use headwater_source::mysql::{MySqlConfig, MySqlSource, ResumeBy};
+use mysql_async::prelude::Queryable;
+use testkit::mysql::{unique_server_id, MySqlDb};
+use testkit::mysql_url;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Appends into the embedded log, as the pipeline does.
+struct LogAppender {
+    log: Arc<Log>,
+    checkpoint: Arc<Mutex<Option<Position>>>,
+    durable_rows: Arc<AtomicUsize>,
+    notify: Arc<Notify>,
+}
+
+#[async_trait]
+impl Appender for LogAppender {
+    async fn append(&self, batch: EventBatch) -> headwater_core::Result<Durable> {
+        let n = batch.events.len();
+        let records: Vec<(String, Record)> = batch
+            .events
+            .iter()
+            .map(|e| {
+                let mut key = Vec::new();
+                encode_key(&e.key, &mut key);
+                let mut value = Vec::with_capacity(128);
+                encode_event(e, &mut value);
+                (
+                    e.topic_name(),
+                    Record {
+                        key,
+                        value,
+                        timestamp_ms: 0,
+                    },
+                )
+            })
+            .collect();
+        let receipt = self
+            .log
+            .append(records)
+            .await
+            .map_err(|e| headwater_core::Error::component("log", e))?;
+        let (checkpoint, rows, notify) = (
+            self.checkpoint.clone(),
+            self.durable_rows.clone(),
+            self.notify.clone(),
+        );
+        Ok(Durable::new(async move {
+            receipt
+                .durable()
+                .await
+                .map_err(|e| headwater_core::Error::component("log", e))?;
+            if let Some(c) = batch.checkpoint {
+                *checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
+            }
+            rows.fetch_add(n, Ordering::SeqCst);
+            notify.notify_waiters();
+            Ok(())
+        }))
+    }
+
+    fn durable_checkpoint(&self) -> Option<Position> {
+        self.checkpoint
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// This process's CPU seconds (user + system) from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+async fn master_status(db: &mut MySqlDb) -> MySqlPosition {
+    let row: mysql_async::Row = db
+        .conn
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .expect("SHOW MASTER STATUS")
+        .expect("binary logging on");
+    MySqlPosition {
+        file: row.get(0).expect("file"),
+        offset: row.get(1).expect("position"),
+        gtid_set: None,
+    }
+}
+
+/// Runs mariadb-binlog over [start, end); returns (wall, cpu) seconds.
+fn reference(start: &MySqlPosition, end: &MySqlPosition) -> (f64, f64) {
+    let url = url::Url::parse(&mysql_url()).expect("mysql url");
+    let mut cmd = format!(
+        "TIMEFORMAT='%U %S'; time mariadb-binlog --read-from-remote-server --host={} --port={} --user={} --password={} -v --start-position={} ",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(3306),
+        url.username(),
+        url.password().unwrap_or(""),
+        start.offset
+    );
+    if start.file == end.file {
+        cmd.push_str(&format!(
+            "--stop-position={} {} > /dev/null",
+            end.offset, start.file
+        ));
+    } else {
+        cmd.push_str(&format!("--to-last-log {} > /dev/null", start.file));
+    }
+    let began = Instant::now();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&cmd)
+        .output()
+        .expect("run mariadb-binlog");
+    let wall = began.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "mariadb-binlog failed: {stderr}");
+    let cpu: f64 = stderr
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|t| t.parse::<f64>().ok())
+        .sum();
+    (wall, cpu)
+}
+
+fn main() {
+    let rows: usize = std::env::var("HW_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run(rows));
+}
+
+async fn run(rows: usize) {
+    // GIVEN a backlog of `rows` rows in the binlog
+    let mut db = MySqlDb::create("hw_bench_catchup").await;
+    db.exec("CREATE TABLE t (id BIGINT PRIMARY KEY, a INT NOT NULL, b VARCHAR(32), c DECIMAL(10,2), d DATETIME(3))")
+        .await;
+    let start = master_status(&mut db).await;
+    let began = Instant::now();
+    let mut id = 0usize;
+    while id < rows {
+        let n = 1000.min(rows - id);
+        let values: Vec<String> = (id..id + n)
+            .map(|i| {
+                format!(
+                    "({i}, {}, 'name-{i}', {}.{:02}, '2024-01-01 12:00:00.{:03}')",
+                    i % 1000,
+                    i % 100000,
+                    i % 100,
+                    i % 1000
+                )
+            })
+            .collect();
+        db.exec(&format!("INSERT INTO t VALUES {}", values.join(",")))
+            .await;
+        id += n;
+    }
+    let end = master_status(&mut db).await;
+    println!(
+        "backlog: {rows} rows written in {:.1}s, binlog {}:{} .. {}:{}",
+        began.elapsed().as_secs_f64(),
+        start.file,
+        start.offset,
+        end.file,
+        end.offset
+    );
+
+    // WHEN mariadb-binlog reads it
+    let (ref_wall, ref_cpu) = reference(&start, &end);
+    let ref_rate = rows as f64 / ref_wall;
+
+    // AND the source catches up into the embedded log
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), LogConfig::default()).expect("open log");
+    let appender = Arc::new(LogAppender {
+        log: log.clone(),
+        checkpoint: Arc::new(Mutex::new(Some(Position::MySql(start.clone())))),
+        durable_rows: Arc::new(AtomicUsize::new(0)),
+        notify: Arc::new(Notify::new()),
+    });
+    let shutdown = CancellationToken::new();
+    let mut cfg = MySqlConfig::new(
+        mysql_url(),
+        unique_server_id(),
+        vec![format!("{}.t", db.name)],
+    );
+    cfg.resume_by = ResumeBy::Position;
+    let ctx = SourceContext {
+        name: "bench".into(),
+        appender: appender.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let cpu_before = cpu_seconds();
+    let began = Instant::now();
+    let task = tokio::spawn(Box::new(MySqlSource::new(cfg)).run(ctx));
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let notified = appender.notify.notified();
+        if appender.durable_rows.load(Ordering::SeqCst) >= rows {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "source did not catch up within 10 minutes"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
+    }
+    let wall = began.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    shutdown.cancel();
+    task.await.expect("no panic").expect("clean stop");
+    let rate = rows as f64 / wall;
+
+    // THEN
+    println!("mariadb-binlog -v      : {ref_rate:>10.0} rows/s  ({ref_wall:.2}s wall, {ref_cpu:.2} CPU s)");
+    println!("headwater mysql source : {rate:>10.0} rows/s  ({wall:.2}s wall, {cpu:.2} CPU s, decode + append to the embedded log, fsync per batch)");
+    println!(
+        "ratio                  : {:.2} (target >= 0.5)",
+        rate / ref_rate
+    );
+    db.drop_db().await;
+}
