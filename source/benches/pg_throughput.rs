@@ -1,1 +1,254 @@
-fn main() {}
+//! PostgreSQL source throughput against `pg_recvlogical`.
+//!
+//! Loads N rows (default 1,000,000; `--rows N`, or `--quick` for 100,000)
+//! in 1,000-row transactions into a 6-column table, with four identical
+//! pgoutput slots created before the load. Then, one after the other, over
+//! TCP and over the unix socket: `pg_recvlogical --no-loop -f /dev/null`
+//! reads one slot to the end of the load, and Headwater's source reads
+//! another into a counting appender. Prints rows/s, the ratio, and client
+//! CPU seconds.
+//!
+//! `cargo bench -p headwater-source --bench pg_throughput -- --quick`
+//! (needs dev/services.sh's PostgreSQL).
+
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use headwater_core::{Appender, Durable, EventBatch, Position, SecretUrl, Source, SourceContext};
+use headwater_source::postgres::{PostgresConfig, PostgresSource, SnapshotMode};
+use tokio::sync::Notify;
+use tokio_postgres::NoTls;
+use tokio_util::sync::CancellationToken;
+
+const TX_ROWS: usize = 1_000;
+
+struct Counter {
+    rows: AtomicUsize,
+    target: usize,
+    done: Notify,
+}
+
+#[async_trait]
+impl Appender for Counter {
+    async fn append(&self, batch: EventBatch) -> headwater_core::Result<Durable> {
+        let total = self.rows.fetch_add(batch.events.len(), Ordering::Relaxed) + batch.events.len();
+        if total >= self.target {
+            self.done.notify_one();
+        }
+        Ok(Durable::ready())
+    }
+
+    fn durable_checkpoint(&self) -> Option<Position> {
+        None
+    }
+}
+
+/// (user + system) CPU seconds of this process, and of its waited-for
+/// children, from /proc/self/stat.
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<f64> = after
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // After the `)`: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    let at = |n: usize| fields.get(n - 3).copied().unwrap_or(0.0);
+    let tick = 100.0;
+    ((at(14) + at(15)) / tick, (at(16) + at(17)) / tick)
+}
+
+fn rows_arg() -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--quick") {
+        return 100_000;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--rows") {
+        if let Some(n) = args.get(i + 1).and_then(|n| n.parse().ok()) {
+            return n;
+        }
+    }
+    std::env::var("HEADWATER_PG_BENCH_ROWS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+struct Run {
+    seconds: f64,
+    cpu: f64,
+}
+
+fn recvlogical(db: &str, host: &str, slot: &str, publication: &str, endpos: &str) -> Run {
+    let (_, children_before) = cpu_seconds();
+    let started = Instant::now();
+    let status = Command::new("pg_recvlogical")
+        .env("PGPASSWORD", "headwater")
+        .args([
+            "-d",
+            &format!("dbname={db} host={host} user=headwater"),
+            "--slot",
+            slot,
+            "--start",
+            "--no-loop",
+            "-f",
+            "/dev/null",
+            "-o",
+            "proto_version=1",
+            "-o",
+            &format!("publication_names={publication}"),
+            "-E",
+            endpos,
+        ])
+        .status()
+        .expect("pg_recvlogical runs (apt-get install postgresql-client-15)");
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(status.success(), "pg_recvlogical failed: {status}");
+    let (_, children_after) = cpu_seconds();
+    Run {
+        seconds,
+        cpu: children_after - children_before,
+    }
+}
+
+async fn headwater(url: String, slot: &str, publication: &str, rows: usize) -> Run {
+    let mut config = PostgresConfig::new(url, vec!["public.bench".into()]);
+    config.slot = Some(slot.into());
+    config.publication = Some(publication.into());
+    config.snapshot = SnapshotMode::Never;
+    config.url = SecretUrl::new(config.url.expose());
+    let counter = Arc::new(Counter {
+        rows: AtomicUsize::new(0),
+        target: rows,
+        done: Notify::new(),
+    });
+    let shutdown = CancellationToken::new();
+    let (cpu_before, _) = cpu_seconds();
+    let started = Instant::now();
+    let source: Box<dyn Source> = Box::new(PostgresSource::new("bench", config));
+    let handle = tokio::spawn(source.run(SourceContext {
+        name: "bench".into(),
+        appender: counter.clone(),
+        shutdown: shutdown.clone(),
+    }));
+    let wait = async {
+        while counter.rows.load(Ordering::Relaxed) < rows {
+            tokio::select! {
+                _ = counter.done.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+            assert!(!handle.is_finished(), "the source stopped early");
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(1800), wait)
+        .await
+        .expect("headwater finished within 30 minutes");
+    let seconds = started.elapsed().as_secs_f64();
+    let (cpu_after, _) = cpu_seconds();
+    shutdown.cancel();
+    let _ = handle.await;
+    Run {
+        seconds,
+        cpu: cpu_after - cpu_before,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let rows = rows_arg();
+    let db = format!("hw_bench_{}", std::process::id());
+    let (admin, conn) = tokio_postgres::connect(&testkit::postgres_admin_url(), NoTls)
+        .await
+        .expect("PostgreSQL from dev/services.sh");
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("create database");
+    let (client, conn) = tokio_postgres::connect(&testkit::postgres_url(&db), NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let publication = "bench_pub";
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE bench (id bigint PRIMARY KEY, a int, b text, c double precision, \
+             d timestamptz, e numeric(12,2)); CREATE PUBLICATION {publication} FOR TABLE bench;"
+        ))
+        .await
+        .expect("schema");
+    let slots = ["hw_tcp", "recv_tcp", "hw_unix", "recv_unix"];
+    for slot in slots {
+        client
+            .execute(
+                "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
+                &[&slot],
+            )
+            .await
+            .expect("slot");
+    }
+    println!("loading {rows} rows in {TX_ROWS}-row transactions…");
+    let started = Instant::now();
+    let mut next = 1i64;
+    while (next as usize) <= rows {
+        let end = (next + TX_ROWS as i64 - 1).min(rows as i64);
+        client
+            .execute(
+                "INSERT INTO bench SELECT g, g::int, 'row number ' || g, g * 1.5, \
+                 now(), g / 100.0 FROM generate_series($1::int8, $2::int8) g",
+                &[&next, &end],
+            )
+            .await
+            .expect("load");
+        next = end + 1;
+    }
+    let endpos: String = client
+        .query_one("SELECT pg_current_wal_lsn()::text", &[])
+        .await
+        .expect("lsn")
+        .get(0);
+    println!("loaded in {:.1}s", started.elapsed().as_secs_f64());
+
+    let tcp_url = format!("{}?sslmode=disable", testkit::postgres_url(&db));
+    let unix_url = format!("postgres://headwater:headwater@%2Fvar%2Frun%2Fpostgresql/{db}");
+    println!(
+        "{:<8} {:>14} {:>8} {:>14} {:>8} {:>7}",
+        "", "pg_recvlogical", "cpu s", "headwater", "cpu s", "ratio"
+    );
+    for (name, host, url, recv_slot, hw_slot) in [
+        ("tcp", "127.0.0.1", tcp_url, "recv_tcp", "hw_tcp"),
+        (
+            "unix",
+            "/var/run/postgresql",
+            unix_url,
+            "recv_unix",
+            "hw_unix",
+        ),
+    ] {
+        let recv = recvlogical(&db, host, recv_slot, publication, &endpos);
+        let hw = headwater(url, hw_slot, publication, rows).await;
+        let recv_rate = rows as f64 / recv.seconds;
+        let hw_rate = rows as f64 / hw.seconds;
+        println!(
+            "{name:<8} {:>10.0} r/s {:>8.2} {:>10.0} r/s {:>8.2} {:>7.2}",
+            recv_rate,
+            recv.cpu,
+            hw_rate,
+            hw.cpu,
+            hw_rate / recv_rate
+        );
+    }
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for slot in slots {
+        let _ = admin
+            .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
+            .await;
+    }
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await;
+}

@@ -1,6 +1,9 @@
 //! Connecting: SCRAM, md5, trust, the unix socket, TLS with every
 //! sslmode; and the errors and `check` findings an operator sees.
 
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
 mod pg_common;
 
 use headwater_core::error::{Classify, ErrorKind};
@@ -225,7 +228,7 @@ async fn pg_slot_in_use_names_slot_and_pid() {
         appender: MemoryAppender::new(),
         shutdown: tokio_util::sync::CancellationToken::new(),
     };
-    let e = Box::new(second).run(ctx).await.err().expect("a busy slot");
+    let e = Box::new(second).run(ctx).await.expect_err("a busy slot");
     let text = e.to_string();
     let slot = db.config(&[]).slot.unwrap();
     assert!(text.contains(&slot) && text.contains("PID"), "{text}");
@@ -366,7 +369,7 @@ async fn pg_connection_loss_is_retry_and_resume_loses_nothing() {
         .await
         .expect("the run ends")
         .expect("no panic");
-    let e = result.err().expect("an error");
+    let e = result.expect_err("an error");
     assert_eq!(e.kind(), ErrorKind::Retry, "{e}");
     let running = start(config, running.appender);
     wait_for_slot(&db).await;

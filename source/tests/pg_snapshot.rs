@@ -1,6 +1,9 @@
 //! The snapshot meets the stream with no gap and no overlap; restarts
 //! neither lose nor repeat transactions; tables added later are read once.
 
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
 mod pg_common;
 
 use std::collections::{BTreeMap, HashSet};
@@ -66,7 +69,9 @@ async fn pg_snapshot_and_stream_under_concurrent_writers_is_exactly_the_history(
     wait_for_slot(&db).await;
     db.exec("INSERT INTO acct VALUES (0, -1)").await;
     let events = running
-        .wait("the marker row", |e| e.iter().any(|e| e.op == Op::Insert && id_of(e) == 0))
+        .wait("the marker row", |e| {
+            e.iter().any(|e| e.op == Op::Insert && id_of(e) == 0)
+        })
         .await;
     let mut state: BTreeMap<i32, i32> = BTreeMap::new();
     let mut read = HashSet::new();
@@ -78,11 +83,20 @@ async fn pg_snapshot_and_stream_under_concurrent_writers_is_exactly_the_history(
                 assert!(state.insert(id, v_of(e.after.as_ref().unwrap())).is_none());
             }
             Op::Insert => {
-                assert!(!read.contains(&id), "row {id} both in the snapshot and inserted: overlap");
-                assert!(state.insert(id, v_of(e.after.as_ref().unwrap())).is_none(), "insert of existing {id}");
+                assert!(
+                    !read.contains(&id),
+                    "row {id} both in the snapshot and inserted: overlap"
+                );
+                assert!(
+                    state.insert(id, v_of(e.after.as_ref().unwrap())).is_none(),
+                    "insert of existing {id}"
+                );
             }
             Op::Update => {
-                assert!(state.insert(id, v_of(e.after.as_ref().unwrap())).is_some(), "update of missing {id}: gap");
+                assert!(
+                    state.insert(id, v_of(e.after.as_ref().unwrap())).is_some(),
+                    "update of missing {id}: gap"
+                );
             }
             Op::Delete => {
                 assert!(state.remove(&id).is_some(), "delete of missing {id}: gap");
@@ -90,7 +104,11 @@ async fn pg_snapshot_and_stream_under_concurrent_writers_is_exactly_the_history(
             other => panic!("unexpected {other:?}"),
         }
     }
-    let rows = db.client.query("SELECT id, v FROM acct", &[]).await.unwrap();
+    let rows = db
+        .client
+        .query("SELECT id, v FROM acct", &[])
+        .await
+        .unwrap();
     let table: BTreeMap<i32, i32> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(state.len(), table.len());
     assert!(state == table, "replayed events differ from the table");
@@ -110,7 +128,7 @@ impl Appender for StallingAppender {
     async fn append(&self, batch: EventBatch) -> headwater_core::Result<Durable> {
         self.events
             .lock()
-            .unwrap()
+            .unwrap_or_else(|p| p.into_inner())
             .extend(batch.events);
         Ok(Durable::new(std::future::pending()))
     }
@@ -154,7 +172,9 @@ async fn pg_restart_skips_what_the_log_has_and_loses_nothing() {
     let _ = handle.await;
     let first = stalling.events.lock().unwrap().clone();
     let durable = first[2].position.clone();
-    let Position::Postgres(p) = &durable else { panic!() };
+    let Position::Postgres(p) = &durable else {
+        panic!()
+    };
     let checkpoint = Position::Postgres(headwater_core::PgPosition {
         commit_lsn: p.commit_lsn,
         lsn: p.commit_lsn,
@@ -192,13 +212,15 @@ async fn pg_table_added_to_config_is_snapshotted_on_restart() {
     .await;
     let running = start(db.config(&["public.a"]), MemoryAppender::new());
     wait_for_slot(&db).await;
-    db.exec("INSERT INTO a VALUES (2); INSERT INTO b VALUES (3)").await;
+    db.exec("INSERT INTO a VALUES (2); INSERT INTO b VALUES (3)")
+        .await;
     running.wait_changes(1).await;
     let appender = running.stop().await;
     db.exec("INSERT INTO b VALUES (4)").await;
     let running = start(db.config(&["public.a", "public.b"]), appender);
     wait_for_slot(&db).await;
-    db.exec("INSERT INTO b VALUES (5); INSERT INTO a VALUES (3)").await;
+    db.exec("INSERT INTO b VALUES (5); INSERT INTO a VALUES (3)")
+        .await;
     let events = running.wait_changes(3).await;
     let all = running.appender.events();
     let b_reads: Vec<i32> = all
@@ -211,10 +233,7 @@ async fn pg_table_added_to_config_is_snapshotted_on_restart() {
         .iter()
         .map(|e| (e.table.name.to_string(), id_of(e)))
         .collect();
-    assert_eq!(
-        changes,
-        [("a".into(), 2), ("b".into(), 5), ("a".into(), 3)]
-    );
+    assert_eq!(changes, [("a".into(), 2), ("b".into(), 5), ("a".into(), 3)]);
     running.stop().await;
     db.cleanup().await;
 }

@@ -2,6 +2,9 @@
 //! replica identity, truncate, logical messages, schema changes, big
 //! (streamed and spilled) transactions.
 
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
 mod pg_common;
 
 use headwater_core::{Op, Value};

@@ -1,6 +1,9 @@
 //! Every supported type round-trips exactly: through the snapshot (binary
 //! COPY) and through the stream, in binary and in text pgoutput.
 
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
 mod pg_common;
 
 use headwater_core::time::{days_from_civil, MICROS_PER_DAY, MICROS_PER_SECOND};

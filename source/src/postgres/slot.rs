@@ -168,7 +168,7 @@ pub async fn create_publication(
 ) -> PgResult<()> {
     let list: Vec<String> = tables.iter().map(TableRef::quoted).collect();
     let sql = format!(
-        "CREATE PUBLICATION {} FOR TABLE {}",
+        "CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
         quote_ident(publication),
         list.join(", ")
     );

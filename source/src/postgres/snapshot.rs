@@ -118,7 +118,7 @@ pub async fn copy_table(
         })
         .collect();
     let sql = format!(
-        "COPY (SELECT {} FROM ONLY {}) TO STDOUT (FORMAT binary)",
+        "COPY (SELECT {} FROM {}) TO STDOUT (FORMAT binary)",
         if columns.is_empty() {
             "".to_owned()
         } else {

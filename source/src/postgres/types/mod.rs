@@ -192,3 +192,57 @@ mod tests {
         assert!(!PgType::Array(Box::new(PgType::Other)).binary_ok());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_type() -> impl Strategy<Value = PgType> {
+        let leaf = prop::sample::select(vec![
+            PgType::Bool,
+            PgType::Int2,
+            PgType::Int4,
+            PgType::Int8,
+            PgType::Oid,
+            PgType::Float4,
+            PgType::Float8,
+            PgType::Numeric,
+            PgType::Money,
+            PgType::Text,
+            PgType::Bytea,
+            PgType::Json,
+            PgType::Jsonb,
+            PgType::Uuid,
+            PgType::Date,
+            PgType::Time,
+            PgType::TimeTz,
+            PgType::Timestamp,
+            PgType::TimestampTz,
+            PgType::Interval,
+            PgType::Inet,
+            PgType::Cidr,
+            PgType::MacAddr,
+            PgType::MacAddr8,
+            PgType::Enum,
+            PgType::Other,
+        ]);
+        leaf.prop_recursive(2, 4, 1, |inner| {
+            inner.prop_map(|t| PgType::Array(Box::new(t)))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn decoders_never_panic(ty in any_type(), data in proptest::collection::vec(any::<u8>(), 0..96)) {
+            let _ = binary::decode(&ty, &data);
+            let _ = text::decode(&ty, &String::from_utf8_lossy(&data));
+        }
+
+        #[test]
+        fn text_arrays_never_panic(ty in any_type(), text in "[{}\",\\\\a-c0-9 NUL-]{0,40}") {
+            let _ = text::decode(&PgType::Array(Box::new(ty)), &text);
+        }
+    }
+}
