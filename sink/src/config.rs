@@ -5,12 +5,14 @@ use serde::Deserialize;
 use headwater_core::config::Problems;
 use headwater_core::Sink;
 
+use crate::kafka::KafkaConfig;
 use crate::parquet::ParquetConfig;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum SinkConfig {
     Parquet(ParquetConfig),
+    Kafka(KafkaConfig),
 }
 
 impl SinkConfig {
@@ -19,6 +21,7 @@ impl SinkConfig {
         let key = format!("sinks.{name}");
         match self {
             SinkConfig::Parquet(c) => c.validate(&key, problems),
+            SinkConfig::Kafka(c) => c.validate(&key, problems),
         }
     }
 
@@ -26,6 +29,7 @@ impl SinkConfig {
     pub fn topics(&self) -> &[String] {
         match self {
             SinkConfig::Parquet(c) => &c.topics,
+            SinkConfig::Kafka(c) => &c.topics,
         }
     }
 
@@ -37,12 +41,17 @@ impl SinkConfig {
                 Ok(sink) => Ok(Box::new(sink)),
                 Err(e) => Err(headwater_core::Error::component(format!("sinks.{name}"), e)),
             },
+            SinkConfig::Kafka(c) => match crate::kafka::KafkaSink::new(c) {
+                Ok(sink) => Ok(Box::new(sink)),
+                Err(e) => Err(headwater_core::Error::component(format!("sinks.{name}"), e)),
+            },
         }
     }
 
     pub fn type_name(&self) -> &'static str {
         match self {
             SinkConfig::Parquet(_) => "parquet",
+            SinkConfig::Kafka(_) => "kafka",
         }
     }
 }

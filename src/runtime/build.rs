@@ -28,5 +28,8 @@ pub async fn build_sink(name: &str, config: &SinkConfig) -> Result<Box<dyn Sink>
             .await
             .map(|s| Box::new(s) as Box<dyn Sink>)
             .map_err(|e| Error::component(format!("sink `{name}` (parquet)"), e)),
+        SinkConfig::Kafka(c) => headwater_sink::kafka::KafkaSink::new(c)
+            .map(|s| Box::new(s) as Box<dyn Sink>)
+            .map_err(|e| Error::component(format!("sink `{name}` (kafka)"), e)),
     }
 }

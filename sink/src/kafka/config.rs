@@ -106,9 +106,16 @@ pub struct Librdkafka(pub BTreeMap<String, String>);
 /// Keys whose values never print.
 fn is_secret_key(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["password", "secret", "jaas", "oauthbearer.config", "key.pem", "token"]
-        .iter()
-        .any(|s| key.contains(s))
+    [
+        "password",
+        "secret",
+        "jaas",
+        "oauthbearer.config",
+        "key.pem",
+        "token",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
 }
 
 impl fmt::Debug for Librdkafka {

@@ -131,9 +131,9 @@ impl Tracker {
         entry.pending = entry.pending.saturating_sub(1);
         let offset = entry.offset;
         if failure == Failure::Permanent {
-            entry
-                .reject
-                .get_or_insert_with(|| format!("kafka refused the message for topic `{target}`: {error}"));
+            entry.reject.get_or_insert_with(|| {
+                format!("kafka refused the message for topic `{target}`: {error}")
+            });
         } else {
             entry.failed = true;
             let (index, _) = ticket.split();
@@ -146,7 +146,7 @@ impl Tracker {
                     topic,
                     partition,
                     offset,
-                    source: error,
+                    source: Box::new(error),
                 },
                 Failure::UnknownTopic => KafkaSinkError::UnknownTopic {
                     target,
@@ -159,7 +159,7 @@ impl Tracker {
                     topic,
                     partition,
                     offset,
-                    source: error,
+                    source: Box::new(error),
                 },
             };
             self.fail(error);
@@ -278,8 +278,16 @@ mod tests {
         let a = t.begin(record(0), 1);
         let b = t.begin(record(1), 1);
         let c = t.begin(record(2), 1);
-        t.failed(a, "x", KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge));
-        t.failed(b, "x", KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut));
+        t.failed(
+            a,
+            "x",
+            KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+        );
+        t.failed(
+            b,
+            "x",
+            KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+        );
         t.delivered(c);
         let p = t.take_progress();
         assert_eq!(p.durable[0].next_offset, 1);

@@ -186,13 +186,20 @@ fn build_plan(options: &EncodeOptions, event: &ChangeEvent, connector: Connector
         }
     }
 
-    let columns: Vec<(&Column, Render)> = schema.columns.iter().zip(renders.iter().copied()).collect();
-    let (mut key_prefix, mut value_prefix, mut message_prefix) = (Vec::new(), Vec::new(), Vec::new());
+    let columns: Vec<(&Column, Render)> =
+        schema.columns.iter().zip(renders.iter().copied()).collect();
+    let (mut key_prefix, mut value_prefix, mut message_prefix) =
+        (Vec::new(), Vec::new(), Vec::new());
     if options.schemas {
-        let key_columns: Vec<(&Column, Render)> =
-            key_indexes.iter().map(|i| columns[*i]).collect();
+        let key_columns: Vec<(&Column, Render)> = key_indexes.iter().map(|i| columns[*i]).collect();
         key_prefix.extend_from_slice(b"{\"schema\":");
-        write_struct_schema(&mut key_prefix, &key_columns, &format!("{prefix}.Key"), false, None);
+        write_struct_schema(
+            &mut key_prefix,
+            &key_columns,
+            &format!("{prefix}.Key"),
+            false,
+            None,
+        );
         key_prefix.extend_from_slice(b",\"payload\":");
 
         let row_name = format!("{prefix}.Value");

@@ -10,8 +10,12 @@ pub enum KafkaSinkError {
     Client {
         brokers: String,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
+
+    /// The configuration is wrong (caught by `validate` first).
+    #[error("kafka sink: `{key}`: {reason}")]
+    Config { key: &'static str, reason: String },
 
     /// A delivery failed for a reason that may pass (broker down, timeout,
     /// leader change): the runtime re-feeds from the committed offsets.
@@ -22,7 +26,7 @@ pub enum KafkaSinkError {
         partition: u32,
         offset: u64,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
 
     /// The brokers refused our credentials or permissions.
@@ -33,7 +37,7 @@ pub enum KafkaSinkError {
         partition: u32,
         offset: u64,
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
 
     /// The target topic does not exist and the cluster will not create it.
@@ -55,6 +59,7 @@ impl Classify for KafkaSinkError {
     fn kind(&self) -> ErrorKind {
         match self {
             KafkaSinkError::Client { .. }
+            | KafkaSinkError::Config { .. }
             | KafkaSinkError::Unauthorized { .. }
             | KafkaSinkError::UnknownTopic { .. } => ErrorKind::WaitForOperator,
             KafkaSinkError::Delivery { .. } | KafkaSinkError::Fatal { .. } => ErrorKind::Retry,
@@ -94,7 +99,7 @@ pub fn classify(error: &KafkaError) -> Failure {
             | C::SaslAuthenticationFailed
             | C::Authentication,
         ) => Failure::Unauthorized,
-        Some(C::UnknownTopic | C::UnknownTopicOrPartition | C::TopicException) => {
+        Some(C::UnknownTopic | C::UnknownTopicOrPartition | C::InvalidTopic) => {
             Failure::UnknownTopic
         }
         _ => Failure::Transient,

@@ -188,9 +188,7 @@ fn write_decimal(out: &mut Vec<u8>, d: &Decimal, render: Render, scratch: &mut V
         }
         (DecimalHandling::Double, Decimal::NaN) => out.extend_from_slice(b"\"NaN\""),
         (DecimalHandling::Double, Decimal::PosInfinity) => out.extend_from_slice(b"\"Infinity\""),
-        (DecimalHandling::Double, Decimal::NegInfinity) => {
-            out.extend_from_slice(b"\"-Infinity\"")
-        }
+        (DecimalHandling::Double, Decimal::NegInfinity) => out.extend_from_slice(b"\"-Infinity\""),
     }
 }
 
@@ -211,7 +209,7 @@ fn write_time_of_day(out: &mut Vec<u8>, micros: u64) {
     if frac != 0 {
         out.push(b'.');
         let mut width = 6;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }

@@ -85,7 +85,11 @@ pub fn write_field_schema(
                     p.push_str(&format!(",\"connect.decimal.precision\":\"{precision}\""));
                 }
                 p.push('}');
-                ("bytes", Some("org.apache.kafka.connect.data.Decimal"), Some(p))
+                (
+                    "bytes",
+                    Some("org.apache.kafka.connect.data.Decimal"),
+                    Some(p),
+                )
             }
         },
         ValueKind::Text => ("string", None, None),
@@ -225,7 +229,10 @@ mod tests {
 
     #[test]
     fn precision_from_type_names() {
-        assert_eq!(declared_precision("timestamp(3) without time zone"), Some(3));
+        assert_eq!(
+            declared_precision("timestamp(3) without time zone"),
+            Some(3)
+        );
         assert_eq!(declared_precision("datetime(6)"), Some(6));
         assert_eq!(declared_precision("timestamp"), None);
     }

@@ -60,7 +60,7 @@ impl ClientContext for Context {
                 topic: "(any)".into(),
                 partition: 0,
                 offset: 0,
-                source: error,
+                source: Box::new(error),
             });
             self.shared.notify().notify_waiters();
         } else {
@@ -104,14 +104,9 @@ impl KafkaSink {
     /// Creates the producer (librdkafka connects in the background).
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaSinkError> {
         let template =
-            TopicTemplate::parse(&config.topic).map_err(|reason| KafkaSinkError::Client {
-                brokers: config.brokers.clone(),
-                source: KafkaError::ClientConfig(
-                    rdkafka::config::RDKafkaConfRes::Invalid,
-                    reason,
-                    "topic".into(),
-                    config.topic.clone(),
-                ),
+            TopicTemplate::parse(&config.topic).map_err(|reason| KafkaSinkError::Config {
+                key: "topic",
+                reason,
             })?;
         let mut client = ClientConfig::new();
         for (k, v) in config.client_properties() {
@@ -126,7 +121,7 @@ impl KafkaSink {
                 .create_with_context(context)
                 .map_err(|source| KafkaSinkError::Client {
                     brokers: config.brokers.clone(),
-                    source,
+                    source: Box::new(source),
                 })?;
         Ok(KafkaSink {
             producer: Arc::new(producer),
