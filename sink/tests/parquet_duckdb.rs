@@ -36,10 +36,16 @@ names = ["_offset", "_op", "_image", "id", "u64", "f64", "dec", "num", "uid", "d
          "tod", "ts", "tstz", "doc", "ints", "grid", "_unchanged", "toast",
          "todtz.offset_seconds", "iv.months", "date", "hour", "_position", "bin", "mood"]
 rows = [dict(zip(names, [None if v is None else str(v) for v in r])) for r in con.sql(query).fetchall()]
-print(json.dumps({"types": types, "rows": rows}))
+codecs = sorted({str(r[0]) for r in con.sql(f"select compression from parquet_metadata('{glob}')").fetchall()})
+kv = con.sql(f"select count(*) from parquet_kv_metadata('{glob}') where decode(key) = 'headwater.schema'").fetchone()[0]
+files = con.sql(f"select count(*) from glob('{glob}')").fetchone()[0]
+print(json.dumps({"types": types, "rows": rows, "codecs": codecs, "schema_kv": kv, "files": files}))
 "#;
 
 struct DuckDbView {
+    codecs: Vec<String>,
+    schema_kv: u64,
+    files: u64,
     types: HashMap<String, String>,
     rows: Vec<HashMap<String, Option<String>>>,
 }
@@ -76,7 +82,19 @@ fn duckdb_read(dir: &Path) -> DuckDbView {
                 .collect()
         })
         .collect();
-    DuckDbView { types, rows }
+    let codecs = json["codecs"]
+        .as_array()
+        .expect("codecs")
+        .iter()
+        .map(|c| c.as_str().unwrap_or_default().to_owned())
+        .collect();
+    DuckDbView {
+        codecs,
+        schema_kv: json["schema_kv"].as_u64().unwrap_or(0),
+        files: json["files"].as_u64().unwrap_or(0),
+        types,
+        rows,
+    }
 }
 
 async fn archive_every_kind(config: &headwater_sink::parquet::ParquetConfig) {
@@ -89,6 +107,9 @@ async fn archive_every_kind(config: &headwater_sink::parquet::ParquetConfig) {
 }
 
 fn check_view(view: &DuckDbView) {
+    assert_eq!(view.codecs, ["ZSTD"], "zstd by default");
+    assert!(view.files > 0);
+    assert_eq!(view.schema_kv, view.files, "every file carries its TableSchema");
     let t = |c: &str| view.types.get(c).map(String::as_str).unwrap_or("missing");
     let expected = [
         ("_op", "VARCHAR"),
