@@ -58,12 +58,20 @@ impl BatchHeader {
 
 /// Encodes records into a batch with base offset 0 and its CRC set.
 pub fn encode<'a>(records: impl IntoIterator<Item = &'a Record> + Clone) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_into(records, &mut out);
+    out
+}
+
+/// [`encode`] into a reused buffer (cleared first).
+pub fn encode_into<'a>(records: impl IntoIterator<Item = &'a Record> + Clone, out: &mut Vec<u8>) {
     let body: usize = records
         .clone()
         .into_iter()
         .map(|r| RECORD_HEADER_LEN + r.key.len() + r.value.len())
         .sum();
-    let mut out = Vec::with_capacity(HEADER_LEN + body);
+    out.clear();
+    out.reserve(HEADER_LEN + body);
     out.resize(HEADER_LEN, 0);
     let (mut count, mut min_ts, mut max_ts) = (0u32, i64::MAX, i64::MIN);
     for r in records {
@@ -84,7 +92,6 @@ pub fn encode<'a>(records: impl IntoIterator<Item = &'a Record> + Clone) -> Vec<
     out[32..40].copy_from_slice(&max_ts.to_le_bytes());
     let crc = crc32c::crc32c(&out[CRC_FROM..]);
     out[12..16].copy_from_slice(&crc.to_le_bytes());
-    out
 }
 
 pub fn set_base_offset(batch: &mut [u8], base: u64) {

@@ -13,6 +13,7 @@
 //! See [`Log`] for the durability contract and [`batch`] for the format.
 
 pub mod batch;
+mod buffers;
 pub mod config;
 pub mod error;
 mod index;

@@ -25,6 +25,7 @@ use headwater_core::CheckpointStore;
 use tokio::sync::{oneshot, Semaphore};
 
 use crate::batch::{self, Record};
+use crate::buffers::BufferPool;
 use crate::config::LogConfig;
 use crate::error::{check_name, LogError, Result};
 use crate::offsets::ConsumerOffsets;
@@ -47,6 +48,7 @@ pub(crate) struct Shared {
     pub stats: Stats,
     pub closing: AtomicBool,
     writer_thread: OnceLock<Thread>,
+    pub buffers: BufferPool,
 }
 
 impl Shared {
@@ -202,6 +204,7 @@ impl Log {
             stats: Stats::default(),
             closing: AtomicBool::new(false),
             writer_thread: OnceLock::new(),
+            buffers: BufferPool::default(),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer::new(shared.clone(), writers);
@@ -256,6 +259,7 @@ impl Log {
                 stats: Stats::default(),
                 closing: AtomicBool::new(false),
                 writer_thread: OnceLock::new(),
+                buffers: BufferPool::default(),
             }),
             tx: None,
             thread: Mutex::new(None),
@@ -362,7 +366,11 @@ impl Log {
             .map(|(&(t, partition), members)| PartitionBatch {
                 topic: topics[t].1.clone(),
                 partition,
-                bytes: batch::encode(members.iter().map(|&i| &records[i].1)),
+                bytes: {
+                    let mut buf = self.shared.buffers.take();
+                    batch::encode_into(members.iter().map(|&i| &records[i].1), &mut buf);
+                    buf
+                },
                 records: members.len() as u32,
             })
             .collect();

@@ -189,6 +189,9 @@ impl Writer {
         stats.appended_records.fetch_add(records, Ordering::Relaxed);
         stats.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
         stats.disk_bytes.fetch_add(bytes, Ordering::Relaxed);
+        for batch in batches {
+            self.shared.buffers.give_back(batch.bytes);
+        }
         Ok(bases)
     }
 
