@@ -109,7 +109,10 @@ async fn archive_every_kind(config: &headwater_sink::parquet::ParquetConfig) {
 fn check_view(view: &DuckDbView) {
     assert_eq!(view.codecs, ["ZSTD"], "zstd by default");
     assert!(view.files > 0);
-    assert_eq!(view.schema_kv, view.files, "every file carries its TableSchema");
+    assert_eq!(
+        view.schema_kv, view.files,
+        "every file carries its TableSchema"
+    );
     let t = |c: &str| view.types.get(c).map(String::as_str).unwrap_or("missing");
     let expected = [
         ("_op", "VARCHAR"),

@@ -237,3 +237,46 @@ impl Archive {
         Ok(Uploaded::Created)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn urls_give_store_and_prefix() {
+        let options = StoreOptions {
+            s3: crate::parquet::config::S3Options {
+                region: Some("eu-west-1".into()),
+                access_key_id: Some("k".into()),
+                secret_access_key: Some(headwater_core::Secret::new("s")),
+                ..Default::default()
+            },
+            request_timeout: None,
+        };
+        let s3 = Archive::open("s3://bucket/cdc/archive/", &options)
+            .await
+            .unwrap();
+        assert_eq!(s3.prefix.as_ref(), "cdc/archive");
+        assert_eq!(
+            s3.path(["shop.public.t", "date=2024-01-02", "x y.parquet"])
+                .as_ref(),
+            "cdc/archive/shop.public.t/date=2024-01-02/x y.parquet"
+        );
+        let gs = Archive::open("gs://bucket/cdc", &options).await;
+        if let Ok(gs) = gs {
+            assert_eq!(gs.prefix.as_ref(), "cdc");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let nested = dir.path().join("a/b");
+        let local = Archive::open(&format!("file://{}", nested.display()), &options)
+            .await
+            .unwrap();
+        assert!(nested.is_dir(), "file:// creates its directory");
+        assert_eq!(local.prefix.as_ref(), "");
+        let err = Archive::open("ftp://x/y", &options).await.unwrap_err();
+        assert!(
+            err.to_string().contains("file://, s3://, gs:// or az://"),
+            "{err}"
+        );
+    }
+}
