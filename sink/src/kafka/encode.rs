@@ -275,23 +275,24 @@ fn write_key(out: &mut Vec<u8>, plan: &Plan, event: &ChangeEvent, scratch: &mut 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Image {
     Full,
-    /// REPLICA IDENTITY DEFAULT: only the key columns are known, the
-    /// others are written as null (Debezium's delete event shape).
+    /// REPLICA IDENTITY DEFAULT: only the key columns are known and only
+    /// they are written (`"before": {"id": 1}`, Debezium's delete shape).
     KeyOnly,
 }
 
 fn write_row(out: &mut Vec<u8>, plan: &Plan, row: &[Value], image: Image, scratch: &mut Vec<u8>) {
     out.push(b'{');
+    let mut first = true;
     for (i, value) in row.iter().enumerate().take(plan.field_names.len()) {
-        if i > 0 {
+        if image == Image::KeyOnly && *value == Value::Unchanged {
+            continue;
+        }
+        if !first {
             out.push(b',');
         }
+        first = false;
         out.extend_from_slice(&plan.field_names[i]);
-        if image == Image::KeyOnly && *value == Value::Unchanged {
-            out.extend_from_slice(b"null");
-        } else {
-            write_value(out, value, plan.renders[i], scratch);
-        }
+        write_value(out, value, plan.renders[i], scratch);
     }
     out.push(b'}');
 }
