@@ -89,7 +89,7 @@ fn recvlogical(db: &str, host: &str, slot: &str, publication: &str, endpos: &str
         .env("PGPASSWORD", "headwater")
         .args([
             "-d",
-            &format!("dbname={db} host={host} user=headwater"),
+            &format!("dbname={db} host={host} user=headwater sslmode=disable"),
             "--slot",
             slot,
             "--start",

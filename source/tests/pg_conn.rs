@@ -418,3 +418,42 @@ async fn pg_heartbeat_advances_an_idle_slot() {
     assert!(appender.is_empty(), "{:?}", appender.events());
     db.cleanup().await;
 }
+
+/// A role that may replicate but not read a table is told which GRANT
+/// it needs, and the supervisor waits for an operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_missing_select_privilege_names_table_and_grant() {
+    let db = TestDb::new("pg_nosel").await;
+    let role = format!("hw_{}_r", db.name);
+    let config = db.config(&["public.secret"]);
+    db.exec(&format!(
+        "CREATE TABLE secret (id int PRIMARY KEY); INSERT INTO secret VALUES (1); \
+         CREATE ROLE {role} LOGIN REPLICATION; \
+         CREATE PUBLICATION {} FOR TABLE secret;",
+        config.publication.clone().unwrap()
+    ))
+    .await;
+    let mut limited = config;
+    limited.url = SecretUrl::new(url(&db, &role, "127.0.0.1", "?sslmode=disable"));
+    let ctx = headwater_core::SourceContext {
+        name: "pgtest".into(),
+        appender: MemoryAppender::new(),
+        shutdown: tokio_util::sync::CancellationToken::new(),
+    };
+    let e = Box::new(PostgresSource::new("pgtest", limited))
+        .run(ctx)
+        .await
+        .expect_err("no SELECT");
+    let text = e.to_string();
+    assert!(
+        text.contains("GRANT SELECT ON \"public\".\"secret\""),
+        "{text}"
+    );
+    assert!(text.contains(&role), "{text}");
+    assert_eq!(e.kind(), ErrorKind::WaitForOperator);
+    db.cleanup().await;
+    let admin = pg_common::connect(&testkit::postgres_admin_url()).await;
+    let _ = admin
+        .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+        .await;
+}

@@ -227,3 +227,84 @@ async fn pg_big_streamed_transaction_spills_and_aborts_vanish() {
     assert_eq!(std::fs::read_dir(spill.path()).unwrap().count(), 0);
     db.cleanup().await;
 }
+
+/// An appender that stalls once for longer than the server's
+/// wal_sender_timeout: the source keeps the connection alive meanwhile.
+struct StallOnce {
+    inner: std::sync::Arc<MemoryAppender>,
+    stalled: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl headwater_core::Appender for StallOnce {
+    async fn append(
+        &self,
+        batch: headwater_core::EventBatch,
+    ) -> headwater_core::Result<headwater_core::Durable> {
+        if !self.stalled.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+        }
+        self.inner.append(batch).await
+    }
+
+    fn durable_checkpoint(&self) -> Option<headwater_core::Position> {
+        self.inner.durable_checkpoint()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_keepalives_answered_while_the_log_is_back_pressured() {
+    let db = TestDb::new("pg_slow").await;
+    db.exec(&format!(
+        "CREATE TABLE t (id int PRIMARY KEY, pad text); \
+         ALTER DATABASE {} SET wal_sender_timeout = '2s';",
+        db.name
+    ))
+    .await;
+    let mut config = db.config(&["public.t"]);
+    config.snapshot = SnapshotMode::Never;
+    config.max_batch_events = 1000;
+    let memory = MemoryAppender::new();
+    let appender = std::sync::Arc::new(StallOnce {
+        inner: memory.clone(),
+        stalled: std::sync::atomic::AtomicBool::new(false),
+    });
+    pg_common::init_tracing();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let source: Box<dyn headwater_core::Source> = Box::new(
+        headwater_source::postgres::PostgresSource::new("pgtest", config),
+    );
+    let handle = tokio::spawn(source.run(headwater_core::SourceContext {
+        name: "pgtest".into(),
+        appender,
+        shutdown: shutdown.clone(),
+    }));
+    wait_for_slot(&db).await;
+    let slot = db.config(&[]).slot.unwrap();
+    let pid_of = || async {
+        db.client
+            .query_one(
+                "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await
+            .unwrap()
+            .get::<_, Option<i32>>(0)
+    };
+    let walsender = pid_of().await;
+    db.exec("INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1, 60000) g")
+        .await;
+    testkit::wait_until_async("all rows", pg_common::DEADLINE, || async {
+        assert!(
+            !handle.is_finished(),
+            "the source stopped: the server dropped it"
+        );
+        memory.len() >= 60_000
+    })
+    .await;
+    // The same walsender served it all: the server never timed us out.
+    assert_eq!(pid_of().await, walsender);
+    shutdown.cancel();
+    handle.await.unwrap().unwrap();
+    db.cleanup().await;
+}

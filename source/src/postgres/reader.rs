@@ -142,7 +142,9 @@ async fn pump(
                     Err(_) => return Ok(()),
                 },
                 _ = notify.notified() => status.send(stream, false).await?,
-                _ = tick.tick() => status.send(stream, false).await?,
+                // Back-pressured: the server's keepalive requests wait
+                // unread behind the data, so answer them in advance.
+                _ = tick.tick() => status.send(stream, true).await?,
             }
         }
     }

@@ -131,7 +131,7 @@ pub async fn copy_table(
         if e.code().map(|c| c.code()) == Some("42501") {
             PgError::NoSelect {
                 user: "the configured role".into(),
-                table: table.id.to_string(),
+                table: table.quoted(),
             }
         } else {
             failed(e)

@@ -76,9 +76,19 @@ async fn describe_tables(
 }
 
 async fn run(source: &PostgresSource, ctx: SourceContext) -> PgResult<()> {
+    let params = ConnParams::from_url(&source.config.url)?;
+    run_as(source, ctx, &params).await.map_err(|e| match e {
+        PgError::NoSelect { table, .. } => PgError::NoSelect {
+            user: params.user.clone(),
+            table,
+        },
+        other => other,
+    })
+}
+
+async fn run_as(source: &PostgresSource, ctx: SourceContext, params: &ConnParams) -> PgResult<()> {
     let config = &source.config;
-    let params = ConnParams::from_url(&config.url)?;
-    let client = Arc::new(sql_connect(&params).await?);
+    let client = Arc::new(sql_connect(params).await?);
     let level = slot::wal_level(&client).await?;
     if level != "logical" {
         return Err(PgError::WalLevel { current: level });
@@ -124,7 +134,7 @@ async fn run(source: &PostgresSource, ctx: SourceContext) -> PgResult<()> {
 
     let mut decoder = Decoder::new(source.name.clone());
     let infos = describe_tables(&client, &mut decoder, &tables).await?;
-    let mut repl = ReplicationConn::connect(&params).await?;
+    let mut repl = ReplicationConn::connect(params).await?;
     let version = repl.conn.server_version;
     let (start, start_flush) = match existing {
         None => {

@@ -163,8 +163,8 @@ pub fn numeric(data: &[u8]) -> Result<Decimal> {
     }
     let weight = i32::from(weight);
     let dscale = usize::from(dscale);
-    let mut int_part = String::new();
-    let mut frac_part = String::new();
+    let mut int_part = String::with_capacity(ndigits * 4);
+    let mut frac_part = String::with_capacity(ndigits * 4 + dscale);
     // Groups before the first sent one, after the point (weight < -1).
     for _ in 0..(-weight - 1).max(0) {
         frac_part.push_str("0000");
@@ -174,11 +174,14 @@ pub fn numeric(data: &[u8]) -> Result<Decimal> {
         if !(0..10_000).contains(&group) {
             return Err(format!("numeric digit group {group} is out of range"));
         }
-        let text = format!("{group:04}");
-        if weight - (i as i32) >= 0 {
-            int_part.push_str(&text);
+        let out = if weight - (i as i32) >= 0 {
+            &mut int_part
         } else {
-            frac_part.push_str(&text);
+            &mut frac_part
+        };
+        let group = group as u16;
+        for divisor in [1000u16, 100, 10, 1] {
+            out.push(char::from(b'0' + (group / divisor % 10) as u8));
         }
     }
     // Zero groups after the last sent one, before the point.
