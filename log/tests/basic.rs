@@ -429,3 +429,53 @@ fn segments_roll_by_age() {
     assert_eq!(log.topics()[0].partition_info[0].segments, 3);
     assert_eq!(read_all(&log, "t", 0, 0).len(), 3);
 }
+
+#[test]
+fn concurrent_appends_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(1));
+    rt.block_on(async {
+        // GIVEN 64 appenders at once
+        let tasks: Vec<_> = (0..64)
+            .map(|i| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let receipt = log
+                        .append(vec![("t".into(), record(&format!("{i}"), "v", i))])
+                        .await
+                        .unwrap();
+                    receipt.durable().await.unwrap()
+                })
+            })
+            .collect();
+        // WHEN all are durable
+        let mut offsets = Vec::new();
+        for t in tasks {
+            offsets.push(t.await.unwrap()[0].2);
+        }
+        // THEN each got its own offset, and fsyncs were shared
+        offsets.sort_unstable();
+        assert_eq!(offsets, (0..64).collect::<Vec<u64>>());
+    });
+    let fsyncs = log.stats().fsyncs;
+    assert!(
+        fsyncs < 64,
+        "group commit should share fsyncs, got {fsyncs}"
+    );
+}
+
+#[test]
+fn topic_metadata_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(3));
+    let receipt = rt.block_on(log.append(vec![("a.b".into(), record("k", "v", 0))]));
+    rt.block_on(receipt.unwrap().durable()).unwrap();
+    let before = log.topics();
+    drop(log);
+    let after = open(dir.path(), config(3)).topics();
+    assert_eq!(before[0].created_ms, after[0].created_ms);
+    assert!(after[0].created_ms > 1_600_000_000_000);
+    assert_eq!(after[0].partitions, 3);
+}
