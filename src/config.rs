@@ -91,6 +91,27 @@ impl std::error::Error for ConfigError {}
 const TOP_LEVEL_KEYS: [&str; 6] = ["data_dir", "log", "api", "sources", "transforms", "sinks"];
 
 impl Config {
+    /// `file://./dir` and `file://dir` name a directory relative to the
+    /// working directory (as `data_dir` does); the object store needs an
+    /// absolute path.
+    fn resolve_relative_archive_urls(&mut self) {
+        let Ok(cwd) = std::env::current_dir() else {
+            return;
+        };
+        for sink in self.sinks.values_mut() {
+            // Other sink types have no archive URL.
+            #[allow(irrefutable_let_patterns)]
+            if let SinkConfig::Parquet(parquet) = sink {
+                if let Some(path) = parquet.url.strip_prefix("file://") {
+                    if !path.starts_with('/') {
+                        let absolute = cwd.join(path.trim_start_matches("./"));
+                        parquet.url = format!("file://{}", absolute.display());
+                    }
+                }
+            }
+        }
+    }
+
     /// Reads, substitutes, merges and validates `file`.
     pub fn load(file: &Path) -> Result<Config, ConfigError> {
         let refuse = |problems: Vec<String>| ConfigError {
@@ -120,7 +141,8 @@ impl Config {
                 key != "log" && TOP_LEVEL_KEYS.contains(&top)
             }),
         );
-        let (config, mut problems) = extract_each(&figment);
+        let (mut config, mut problems) = extract_each(&figment);
+        config.resolve_relative_archive_urls();
         let cross_check = problems.is_empty();
         problems.extend(config.validate(cross_check).iter().map(str::to_owned));
         if problems.is_empty() {

@@ -37,7 +37,8 @@ struct ConfigArg {
         short = 'c',
         long = "config",
         default_value = "./headwater.toml",
-        env = "HEADWATER_CONFIG"
+        env = "HEADWATER_CONFIG",
+        global = true
     )]
     file: PathBuf,
 }
