@@ -28,13 +28,14 @@ select _offset, _op, _image, id, u64::varchar, f64::varchar, dec::varchar, num,
        uid::varchar, day::varchar, tod::varchar, ts::varchar, tstz::varchar,
        doc::varchar, ints::varchar, grid::varchar, _unchanged::varchar,
        toast, todtz.offset_seconds, iv.months, date::varchar, hour::varchar,
-       _position, bin::varchar, mood
+       _position, bin::varchar, mood, dec_wide::varchar
 from read_parquet('{glob}', hive_partitioning = true)
 order by _partition, _offset
 """
 names = ["_offset", "_op", "_image", "id", "u64", "f64", "dec", "num", "uid", "day",
          "tod", "ts", "tstz", "doc", "ints", "grid", "_unchanged", "toast",
-         "todtz.offset_seconds", "iv.months", "date", "hour", "_position", "bin", "mood"]
+         "todtz.offset_seconds", "iv.months", "date", "hour", "_position", "bin", "mood",
+         "dec_wide"]
 rows = [dict(zip(names, [None if v is None else str(v) for v in r])) for r in con.sql(query).fetchall()]
 codecs = sorted({str(r[0]) for r in con.sql(f"select compression from parquet_metadata('{glob}')").fetchall()})
 kv = con.sql(f"select count(*) from parquet_kv_metadata('{glob}') where decode(key) = 'headwater.schema'").fetchone()[0]
@@ -270,5 +271,34 @@ async fn duckdb_reads_an_s3_archive_fetched_through_object_store() {
     }
     let view = duckdb_read(local.path());
     check_view(&view);
+    backend.cleanup().await;
+}
+
+/// With `wide_decimals = "text"`, a DECIMAL(50,5) column is exact text that
+/// every engine reads, and replay still gives back the exact decimals.
+#[tokio::test]
+async fn wide_decimals_can_be_text() {
+    let backend = FileBackend::create().await;
+    let mut config = backend.config();
+    config.wide_decimals = headwater_sink::parquet::config::WideDecimals::Text;
+    let schema = all_kinds_schema(1);
+    let records = inserts(&schema, 0, 0, 4);
+    let mut sink = ParquetSink::new(&config).await.expect("sink");
+    sink.write(records.clone()).await.expect("write");
+    sink.flush(true).await.expect("drain");
+    let view = duckdb_read(backend.dir());
+    assert_eq!(view.types["dec_wide"], "VARCHAR");
+    assert_eq!(view.types["dec"], "DECIMAL(10,2)");
+    let wide = view
+        .rows
+        .iter()
+        .find(|r| r["_offset"].as_deref() == Some("2"))
+        .and_then(|r| r["dec_wide"].clone());
+    assert_eq!(
+        wide.as_deref(),
+        Some("123456789012345678901234567890123456789012345.12345")
+    );
+    let got = read_all(&config, Default::default()).await;
+    assert_same_events(&got, &records);
     backend.cleanup().await;
 }

@@ -25,6 +25,12 @@ pub struct ParquetConfig {
     pub max_age: HumanDuration,
     #[serde(default)]
     pub compression: Compression,
+    /// Declared decimals of 39–76 digits: `decimal256` (exact Parquet
+    /// DECIMAL; DuckDB reads it as DOUBLE, Spark/Trino/Snowflake refuse
+    /// the file) or `text` (the exact digits as a string, readable
+    /// everywhere). Up to 38 digits is always a Parquet DECIMAL.
+    #[serde(default)]
+    pub wide_decimals: WideDecimals,
     /// A row group is closed (encoded, compressed, kept in the file's
     /// buffer) at this many bytes of column data.
     #[serde(default = "default_row_group_bytes")]
@@ -56,6 +62,24 @@ pub struct S3Options {
     /// Allow `http://` endpoints (a local S3 server).
     #[serde(default)]
     pub allow_http: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WideDecimals {
+    #[default]
+    Decimal256,
+    Text,
+}
+
+impl WideDecimals {
+    /// The widest declared precision stored as an Arrow decimal.
+    pub fn max_precision(self) -> u32 {
+        match self {
+            WideDecimals::Decimal256 => super::schema::MAX_DECIMAL_PRECISION,
+            WideDecimals::Text => 38,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -104,6 +128,7 @@ impl ParquetConfig {
             max_bytes: default_max_bytes(),
             max_age: default_max_age(),
             compression: Compression::default(),
+            wide_decimals: WideDecimals::default(),
             row_group_bytes: default_row_group_bytes(),
             max_buffered_bytes: default_max_buffered_bytes(),
             multipart_threshold: default_multipart_threshold(),

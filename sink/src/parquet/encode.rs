@@ -107,7 +107,7 @@ fn check(layout: &Layout, record: &SinkRecord) -> Result<(Image, bool), String> 
                 ));
             }
             for (c, v) in columns.iter().zip(row) {
-                check_value(&c.kind, v, true)
+                check_value(&c.kind, v, true, layout.max_decimal_precision)
                     .map_err(|e| format!("column `{}` ({what}): {e}", c.name))?;
             }
         }
@@ -140,7 +140,8 @@ fn check(layout: &Layout, record: &SinkRecord) -> Result<(Image, bool), String> 
         }
         for (&i, v) in layout.key_indexes.iter().zip(&event.key) {
             let c = &columns[i];
-            check_value(&c.kind, v, false).map_err(|e| format!("key column `{}`: {e}", c.name))?;
+            check_value(&c.kind, v, false, layout.max_decimal_precision)
+                .map_err(|e| format!("key column `{}`: {e}", c.name))?;
         }
     }
     Ok((image, explicit_key))
@@ -156,7 +157,12 @@ fn check_micros(m: i64) -> Result<(), String> {
 }
 
 /// Checks one value against its column's kind.
-fn check_value(kind: &ValueKind, value: &Value, unchanged_ok: bool) -> Result<(), String> {
+fn check_value(
+    kind: &ValueKind,
+    value: &Value,
+    unchanged_ok: bool,
+    max_precision: u32,
+) -> Result<(), String> {
     let ok = match (kind, value) {
         (_, Value::Null) => true,
         (_, Value::Unchanged) => {
@@ -199,14 +205,15 @@ fn check_value(kind: &ValueKind, value: &Value, unchanged_ok: bool) -> Result<()
             true
         }
         (ValueKind::Decimal { precision, scale }, Value::Decimal(d)) => {
-            if let Some((p, s)) = decimal_shape(*precision, *scale) {
+            if let Some((p, s)) = decimal_shape(*precision, *scale, max_precision) {
                 decimal_unscaled(d, p, s)?;
             }
             true
         }
         (ValueKind::Array(inner), Value::Array(items)) => {
             for item in items {
-                check_value(inner, item, false).map_err(|e| format!("array element: {e}"))?;
+                check_value(inner, item, false, max_precision)
+                    .map_err(|e| format!("array element: {e}"))?;
             }
             true
         }

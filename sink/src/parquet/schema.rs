@@ -37,7 +37,7 @@
 //! | Float32 | Float32 | FLOAT → FLOAT | NaN, ±inf kept |
 //! | Float64 | Float64 | DOUBLE → DOUBLE | NaN, ±inf kept |
 //! | Decimal, precision p ≤ 38 declared | Decimal128(p, s) | DECIMAL(p, s) | exact; a value with fewer fraction digits is padded to scale s; NaN / ±Infinity, too many digits or a value that would need rounding is **rejected** (dead-letter topic) |
-//! | Decimal, 38 < p ≤ 76 declared | Decimal256(p, s) | FIXED_LEN_BYTE_ARRAY DECIMAL(p, s) → DuckDB reads p ≤ 38 only, else DOUBLE | as above |
+//! | Decimal, 38 < p ≤ 76 declared | Decimal256(p, s) | FIXED_LEN_BYTE_ARRAY DECIMAL(p, s) → DOUBLE in DuckDB (its decimals stop at 38 digits) | as above; Spark, Trino and Snowflake refuse decimals over 38 digits, so `wide_decimals = "text"` stores these as exact text instead |
 //! | Decimal, undeclared (unconstrained `numeric`) or p > 76 | Utf8 | VARCHAR | the exact text (`-12.340`, `NaN`, `Infinity`); cast in SQL |
 //! | Text | Utf8 | VARCHAR | |
 //! | Bytes | Binary | BLOB | |
@@ -143,12 +143,22 @@ pub struct Layout {
     pub key_fields: Fields,
     /// Parquet key-value metadata to write in every file.
     pub metadata: HashMap<String, String>,
+    /// Declared decimals up to this precision are Arrow decimals; wider
+    /// ones are exact text.
+    pub max_decimal_precision: u32,
 }
 
 impl Layout {
     /// Builds the layout, or says why this table cannot be archived (a
     /// column whose name collides with a metadata column).
     pub fn new(table: Arc<TableSchema>) -> Result<Self, String> {
+        Self::with_max_decimal_precision(table, MAX_DECIMAL_PRECISION)
+    }
+
+    /// As [`Layout::new`], with declared decimals wider than `max` digits
+    /// kept as exact text (38 for Spark, Trino and Snowflake).
+    pub fn with_max_decimal_precision(table: Arc<TableSchema>, max: u32) -> Result<Self, String> {
+        let max = max.min(MAX_DECIMAL_PRECISION);
         for c in &table.columns {
             if col::ALL.contains(&c.name.as_str()) {
                 return Err(format!(
@@ -160,7 +170,12 @@ impl Layout {
         let table_fields: Vec<Field> = table
             .columns
             .iter()
-            .map(|c| with_extension(Field::new(&c.name, arrow_type(&c.kind), true), &c.kind))
+            .map(|c| {
+                with_extension(
+                    Field::new(&c.name, arrow_type_max(&c.kind, max), true),
+                    &c.kind,
+                )
+            })
             .collect();
         let key_indexes = table.key_indexes();
         let key_fields: Fields = key_indexes
@@ -219,6 +234,7 @@ impl Layout {
             before_fields,
             key_fields,
             metadata,
+            max_decimal_precision: max,
         })
     }
 
@@ -240,6 +256,11 @@ fn with_extension(field: Field, kind: &ValueKind) -> Field {
 
 /// The Arrow type of a column of `kind` (see the module table).
 pub fn arrow_type(kind: &ValueKind) -> DataType {
+    arrow_type_max(kind, MAX_DECIMAL_PRECISION)
+}
+
+/// [`arrow_type`] with decimals wider than `max` digits as text.
+pub fn arrow_type_max(kind: &ValueKind, max: u32) -> DataType {
     match kind {
         ValueKind::Bool => DataType::Boolean,
         ValueKind::Int16 => DataType::Int16,
@@ -248,7 +269,7 @@ pub fn arrow_type(kind: &ValueKind) -> DataType {
         ValueKind::UInt64 => DataType::UInt64,
         ValueKind::Float32 => DataType::Float32,
         ValueKind::Float64 => DataType::Float64,
-        ValueKind::Decimal { precision, scale } => match decimal_shape(*precision, *scale) {
+        ValueKind::Decimal { precision, scale } => match decimal_shape(*precision, *scale, max) {
             Some((p, s)) if p <= 38 => DataType::Decimal128(p, s),
             Some((p, s)) => DataType::Decimal256(p, s),
             None => DataType::Utf8,
@@ -262,22 +283,22 @@ pub fn arrow_type(kind: &ValueKind) -> DataType {
         ValueKind::Timestamp => timestamp_type(false),
         ValueKind::TimestampTz => timestamp_type(true),
         ValueKind::Interval => DataType::Struct(interval_fields()),
-        ValueKind::Array(inner) => DataType::List(list_item(inner)),
+        ValueKind::Array(inner) => DataType::List(list_item(inner, max)),
     }
 }
 
 /// The list element field for arrays of `kind`.
-pub fn list_item(kind: &ValueKind) -> FieldRef {
-    let field = Field::new("item", arrow_type(kind), true);
+pub fn list_item(kind: &ValueKind, max_decimal_precision: u32) -> FieldRef {
+    let field = Field::new("item", arrow_type_max(kind, max_decimal_precision), true);
     Arc::new(with_extension(field, kind))
 }
 
 /// Declared (precision, scale) as Arrow wants them, when the column can be
 /// an exact Arrow decimal; `None` keeps it as text.
-pub fn decimal_shape(precision: Option<u32>, scale: Option<u32>) -> Option<(u8, i8)> {
+pub fn decimal_shape(precision: Option<u32>, scale: Option<u32>, max: u32) -> Option<(u8, i8)> {
     let p = precision?;
     let s = scale.unwrap_or(0);
-    if p == 0 || p > MAX_DECIMAL_PRECISION || s > p {
+    if p == 0 || p > max.min(MAX_DECIMAL_PRECISION) || s > p {
         return None;
     }
     Some((u8::try_from(p).ok()?, i8::try_from(s).ok()?))
@@ -385,6 +406,17 @@ mod tests {
         assert_eq!(d(None, None), DataType::Utf8);
         assert_eq!(d(Some(100), Some(2)), DataType::Utf8);
         assert_eq!(d(Some(5), None), DataType::Decimal128(5, 0));
+        let narrow = |p| {
+            arrow_type_max(
+                &ValueKind::Decimal {
+                    precision: Some(p),
+                    scale: Some(2),
+                },
+                38,
+            )
+        };
+        assert_eq!(narrow(38), DataType::Decimal128(38, 2));
+        assert_eq!(narrow(39), DataType::Utf8);
     }
 
     #[test]

@@ -132,10 +132,13 @@ impl ParquetSink {
                 return layout.clone();
             }
         }
+        let max = self.limits.max_decimal_precision;
         let layout = self
             .layouts
             .entry(schema.id())
-            .or_insert_with(|| Layout::new(schema.clone()).map(Arc::new))
+            .or_insert_with(|| {
+                Layout::with_max_decimal_precision(schema.clone(), max).map(Arc::new)
+            })
             .clone();
         self.last_layout = Some((schema.clone(), layout.clone()));
         layout

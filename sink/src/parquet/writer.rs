@@ -50,6 +50,8 @@ pub struct Limits {
     pub max_buffered_bytes: usize,
     pub multipart_threshold: usize,
     pub compression: Compression,
+    /// Declared decimals wider than this are exact text.
+    pub max_decimal_precision: u32,
 }
 
 impl Limits {
@@ -63,6 +65,7 @@ impl Limits {
             max_buffered_bytes: size(c.max_buffered_bytes.0),
             multipart_threshold: size(c.multipart_threshold.0),
             compression: c.compression,
+            max_decimal_precision: c.wide_decimals.max_precision(),
         }
     }
 
