@@ -9,13 +9,15 @@ use headwater_core::config::{ByteSize, HumanDuration, Problems};
 pub struct LogConfig {
     /// Partitions per topic; a record's partition is a hash of its key.
     pub partitions: u32,
-    /// Delete segments older than this (once every sink has committed past them).
+    /// Delete segments whose newest record timestamp is older than this
+    /// (once every sink has committed past them).
     pub retention: Option<HumanDuration>,
     /// Keep at most this many bytes per partition (same condition).
     pub retention_bytes: Option<ByteSize>,
     /// Roll the active segment when it reaches this size…
     pub segment_bytes: ByteSize,
-    /// …or this age.
+    /// …or this age (counted from when this process started writing it; a
+    /// segment rolls at its next append once it is old enough).
     pub segment_age: HumanDuration,
     pub fsync: FsyncPolicy,
     /// Above this much disk use, appends wait (back-pressure) until
