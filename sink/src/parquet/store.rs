@@ -158,12 +158,7 @@ impl Archive {
                             "{e}; set AZURE_STORAGE_ACCOUNT_NAME and a key or token"
                         ))
                     })?;
-                let prefix = if parsed.scheme() == "az" || parsed.scheme() == "azure" {
-                    object_prefix()?
-                } else {
-                    Path::default()
-                };
-                (Arc::new(store), prefix)
+                (Arc::new(store), object_prefix()?)
             }
             other => {
                 return Err(fail(format!(
