@@ -165,15 +165,21 @@ impl<'a> Streamer<'a> {
                 Some(next) => next,
                 None => {
                     self.flush(true).await?;
-                    tokio::select! {
-                        _ = self.ctx.shutdown.cancelled() => {
-                            self.flush(false).await?;
-                            self.drain_durables().await?;
-                            return Ok(());
-                        }
-                        next = tokio::time::timeout(stall, stream.next()) => match next {
-                            Ok(next) => next,
-                            Err(_) => return Err(MySqlError::Stalled {
+                    let stalled = tokio::time::sleep(stall);
+                    tokio::pin!(stalled);
+                    loop {
+                        tokio::select! {
+                            _ = self.ctx.shutdown.cancelled() => {
+                                self.flush(false).await?;
+                                self.drain_durables().await?;
+                                return Ok(());
+                            }
+                            // keep completing durability while waiting for events
+                            Some(done) = self.durables.next(), if !self.durables.is_empty() => {
+                                done.map_err(MySqlError::Append)?;
+                            }
+                            next = stream.next() => break next,
+                            _ = &mut stalled => return Err(MySqlError::Stalled {
                                 url: url.clone(),
                                 position: self.here(0),
                                 seconds: stall.as_secs(),
@@ -505,13 +511,7 @@ impl<'a> Streamer<'a> {
         let already = self.skip_until.as_ref().is_some_and(|s| checkpoint <= *s);
         if !already {
             self.skip_until = None;
-            let commit_gtid = checkpoint.gtid_set.clone();
-            self.pending.extend(events.into_iter().map(|mut e| {
-                if let Position::MySql(p) = &mut e.position {
-                    p.gtid_set.clone_from(&commit_gtid);
-                }
-                e
-            }));
+            self.pending.extend(events);
         }
         self.pending_checkpoint = Some(checkpoint);
         self.tx_open = false;

@@ -25,6 +25,8 @@
 //!   MariaDB's JSON is text already).
 //! - Geometry → WKB (MySQL's 4-byte SRID prefix is removed).
 
+use std::fmt::Write as _;
+
 use headwater_core::time::{days_from_civil, MICROS_PER_DAY, MICROS_PER_SECOND};
 use headwater_core::{Date, Decimal, Time, Timestamp, Value, ValueKind};
 
@@ -585,9 +587,9 @@ pub fn decimal(r: &mut Reader<'_>, precision: u8, scale: u8) -> DecodeResult<Dec
             ));
         }
         if pad || !digits.is_empty() {
-            digits.push_str(&format!("{v:0n_digits$}"));
+            let _ = write!(digits, "{v:0n_digits$}");
         } else if v != 0 {
-            digits.push_str(&v.to_string());
+            let _ = write!(digits, "{v}");
         }
         Ok(())
     };
