@@ -3,6 +3,7 @@
 //! Every command opens the log read-only, so it is safe while the daemon
 //! runs: nothing is created, cut or deleted.
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -178,9 +179,15 @@ fn tail(
             if batch.is_empty() {
                 break;
             }
+            let mut out = std::io::stdout().lock();
             for record in batch.into_iter().take((limit - printed) as usize) {
-                println!("{}", render(topic, p, &record, schemas, format));
-                printed += 1;
+                let line = render(topic, p, &record, schemas, format);
+                match writeln!(out, "{line}") {
+                    Ok(()) => printed += 1,
+                    // The reader went away (`| head`): that is the end.
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
     }
