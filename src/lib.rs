@@ -7,6 +7,7 @@ pub mod config;
 pub mod health;
 pub mod logging;
 pub mod metrics;
+pub mod replay;
 pub mod runtime;
 
 /// Exit code for a runtime failure.

@@ -43,12 +43,52 @@ struct ConfigArg {
     file: PathBuf,
 }
 
+#[derive(Debug, clap::Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The archive's URL (`file:///dir`, `s3://bucket/prefix`…); S3
+    /// credentials come from the parquet sink writing there, else `AWS_…`.
+    #[arg(long = "from")]
+    from: String,
+    /// Topic globs to replay (default: every topic).
+    #[arg(long, value_delimiter = ',')]
+    topics: Vec<String>,
+    /// Only changes committed at or after this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<headwater_core::Timestamp>,
+    /// Only changes committed before this time (RFC 3339).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<headwater_core::Timestamp>,
+    /// Deliver to this sink of the configuration.
+    #[arg(long, conflicts_with = "to_log", required_unless_present = "to_log")]
+    to_sink: Option<String>,
+    /// Append to the embedded log as this source's events (stop the
+    /// daemon first).
+    #[arg(long)]
+    to_log: Option<String>,
+}
+
+fn parse_time(text: &str) -> Result<headwater_core::Timestamp, String> {
+    let time = humantime::parse_rfc3339_weak(text)
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-01-31T12:00:00Z: {e}"))?;
+    let micros = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("`{text}` is before 1970"))?
+        .as_micros();
+    i64::try_from(micros)
+        .map(headwater_core::Timestamp::Micros)
+        .map_err(|_| format!("`{text}` is too far in the future"))
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: sources → transforms → log → sinks.
     Run(ConfigArg),
     /// Validate the configuration and probe every endpoint and prerequisite.
     Check(ConfigArg),
+    /// Read a Parquet archive back and deliver its change events again.
+    Replay(ReplayArgs),
     /// Inspect the embedded log.
     Log {
         #[command(flatten)]
@@ -104,6 +144,15 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Replay(args) => {
+            let config = load(&args.config)?;
+            let count = runtime()?.block_on(replay(&config, args)).map_err(|e| {
+                eprintln!("replay failed: {e}");
+                ExitCode::from(EXIT_RUNTIME)
+            })?;
+            eprintln!("replayed {count} change events");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Log { config, command } => {
             let config = load(&config)?;
             log_cmd::run(command, &config.data_dir).map_err(|e| {
@@ -137,4 +186,42 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     }
     tracing::warn!("second signal: exiting without waiting");
     std::process::exit(i32::from(EXIT_RUNTIME));
+}
+
+async fn replay(config: &Config, args: ReplayArgs) -> headwater_core::Result<u64> {
+    use headwater::replay;
+    use headwater_sink::parquet::ArchiveFilter;
+
+    let options = replay::store_options_for(config, &args.from);
+    let filter = ArchiveFilter {
+        topics: args.topics,
+        since: args.since,
+        until: args.until,
+    };
+    if let Some(name) = args.to_sink {
+        let Some(sink_config) = config.sinks.get(&name) else {
+            return Err(headwater_core::Error::decode(
+                "the replay target",
+                format!("there is no sink `{name}` in the configuration"),
+            ));
+        };
+        let mut sink = runtime::build_sink(&name, sink_config).await?;
+        return replay::to_sink(&args.from, &options, filter, sink.as_mut()).await;
+    }
+    let source = args.to_log.unwrap_or_default();
+    let (log, schemas, checkpoints) = runtime::open_data_dir(config).await?;
+    let appender = runtime::LogAppender::open(
+        source.into(),
+        log.clone(),
+        schemas,
+        std::sync::Arc::default(),
+        checkpoints,
+        std::sync::Arc::default(),
+    )
+    .await?;
+    let count = replay::to_log(&args.from, &options, filter, appender).await?;
+    log.flush()
+        .await
+        .map_err(|e| headwater_core::Error::component("flushing the log", e))?;
+    Ok(count)
 }
