@@ -60,6 +60,17 @@ async fn mysql_reconnects_after_connection_loss_without_loss_or_duplicates() {
     }
     appender.wait_for(10, DEADLINE).await;
 
+    // AND an idle stream stays connected (the server's heartbeats keep it alive)
+    let mut probe = db.another().await;
+    let before = dump_thread(&mut probe, &user).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        dump_thread(&mut probe, &user).await,
+        before,
+        "no reconnect while idle"
+    );
+    assert_eq!(before.len(), 1);
+
     // WHEN every connection of the source is killed, twice, while rows keep coming
     for round in 0..2 {
         let mut probe = db.another().await;
@@ -103,4 +114,13 @@ async fn mysql_reconnects_after_connection_loss_without_loss_or_duplicates() {
     assert_eq!(ids, (0..30).map(Value::Int32).collect::<Vec<_>>());
     db.exec(&format!("DROP USER '{user}'@'%'")).await;
     db.drop_db().await;
+}
+
+async fn dump_thread(conn: &mut mysql_async::Conn, user: &str) -> Vec<u64> {
+    conn.exec(
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ? AND COMMAND = 'Binlog Dump'",
+        (user,),
+    )
+    .await
+    .expect("processlist")
 }
