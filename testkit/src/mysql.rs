@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, Row};
+use mysql_async::{Conn, Opts, OptsBuilder, Row};
 
 use crate::{mysql_url, unique_name};
 
@@ -24,6 +24,9 @@ pub struct MySqlDb {
 
 pub async fn connect() -> Conn {
     let opts = Opts::from_url(&mysql_url()).expect("HEADWATER_TEST_MYSQL_URL is a mysql:// URL");
+    // TCP as the URL says: through the socket the server sees another
+    // account (`user@localhost`), with other privileges
+    let opts = OptsBuilder::from_opts(opts).prefer_socket(false);
     Conn::new(opts).await.unwrap_or_else(|e| {
         panic!(
             "cannot connect to MariaDB at {} (run dev/services.sh): {e}",

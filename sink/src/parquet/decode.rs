@@ -237,26 +237,17 @@ fn headers(array: &ArrayRef) -> Res<Vec<Vec<Header>>> {
         .collect())
 }
 
-fn each<A: Array, T>(array: &A, get: impl Fn(usize) -> Res<T>) -> Res<Vec<Value>>
-where
-    T: Into<Value>,
-{
+/// One value per slot: `get(i)` for the valid ones, `Null` for the rest.
+fn each<A: Array>(array: &A, get: impl Fn(usize) -> Res<Value>) -> Res<Vec<Value>> {
     (0..array.len())
         .map(|i| {
             if array.is_null(i) {
                 Ok(Value::Null)
             } else {
-                get(i).map(Into::into)
+                get(i)
             }
         })
         .collect()
-}
-
-struct V(Value);
-impl From<V> for Value {
-    fn from(v: V) -> Value {
-        v.0
-    }
 }
 
 /// Decodes one column of `kind` (NULL slots become `Value::Null`).
@@ -264,38 +255,38 @@ pub fn decode_values(kind: &ValueKind, array: &dyn Array, what: &str) -> Res<Vec
     match kind {
         ValueKind::Bool => {
             let a = down::<BooleanArray>(array, what)?;
-            each(a, |i| Ok(V(Value::Bool(a.value(i)))))
+            each(a, |i| Ok(Value::Bool(a.value(i))))
         }
         ValueKind::Int16 => {
             let a = prim::<Int16Type>(array, what)?;
-            each(a, |i| Ok(V(Value::Int16(a.value(i)))))
+            each(a, |i| Ok(Value::Int16(a.value(i))))
         }
         ValueKind::Int32 => {
             let a = prim::<Int32Type>(array, what)?;
-            each(a, |i| Ok(V(Value::Int32(a.value(i)))))
+            each(a, |i| Ok(Value::Int32(a.value(i))))
         }
         ValueKind::Int64 => {
             let a = prim::<Int64Type>(array, what)?;
-            each(a, |i| Ok(V(Value::Int64(a.value(i)))))
+            each(a, |i| Ok(Value::Int64(a.value(i))))
         }
         ValueKind::UInt64 => {
             let a = prim::<UInt64Type>(array, what)?;
-            each(a, |i| Ok(V(Value::UInt64(a.value(i)))))
+            each(a, |i| Ok(Value::UInt64(a.value(i))))
         }
         ValueKind::Float32 => {
             let a = prim::<Float32Type>(array, what)?;
-            each(a, |i| Ok(V(Value::Float32(a.value(i)))))
+            each(a, |i| Ok(Value::Float32(a.value(i))))
         }
         ValueKind::Float64 => {
             let a = prim::<Float64Type>(array, what)?;
-            each(a, |i| Ok(V(Value::Float64(a.value(i)))))
+            each(a, |i| Ok(Value::Float64(a.value(i))))
         }
         ValueKind::Decimal { .. } => match array.data_type() {
             DataType::Decimal128(_, s) => {
                 let scale = u32::try_from(*s).map_err(|_| format!("`{what}`: negative scale"))?;
                 let a = prim::<Decimal128Type>(array, what)?;
                 each(a, |i| {
-                    Ok(V(Value::Decimal(Decimal::from_i128(a.value(i), scale))))
+                    Ok(Value::Decimal(Decimal::from_i128(a.value(i), scale)))
                 })
             }
             DataType::Decimal256(_, s) => {
@@ -307,11 +298,11 @@ pub fn decode_values(kind: &ValueKind, array: &dyn Array, what: &str) -> Res<Vec
                         Some(d) => (true, d),
                         None => (false, text.as_str()),
                     };
-                    Ok(V(Value::Decimal(Decimal::Finite {
+                    Ok(Value::Decimal(Decimal::Finite {
                         negative,
                         digits: digits.into(),
                         scale,
-                    })))
+                    }))
                 })
             }
             _ => {
@@ -319,7 +310,7 @@ pub fn decode_values(kind: &ValueKind, array: &dyn Array, what: &str) -> Res<Vec
                 each(a, |i| {
                     a.value(i)
                         .parse::<Decimal>()
-                        .map(|d| V(Value::Decimal(d)))
+                        .map(Value::Decimal)
                         .map_err(|e| format!("`{what}`: {e}"))
                 })
             }
@@ -328,49 +319,49 @@ pub fn decode_values(kind: &ValueKind, array: &dyn Array, what: &str) -> Res<Vec
             let a = down::<StringArray>(array, what)?;
             each(a, |i| {
                 let s = a.value(i).to_owned();
-                Ok(V(match kind {
+                Ok(match kind {
                     ValueKind::Json => Value::Json(s),
                     ValueKind::Enum => Value::Enum(s),
                     _ => Value::Text(s),
-                }))
+                })
             })
         }
         ValueKind::Bytes => {
             let a = down::<BinaryArray>(array, what)?;
-            each(a, |i| Ok(V(Value::Bytes(a.value(i).to_vec()))))
+            each(a, |i| Ok(Value::Bytes(a.value(i).to_vec())))
         }
         ValueKind::Uuid => {
             let a = down::<FixedSizeBinaryArray>(array, what)?;
             each(a, |i| {
                 <[u8; 16]>::try_from(a.value(i))
-                    .map(|u| V(Value::Uuid(u)))
+                    .map(Value::Uuid)
                     .map_err(|_| format!("`{what}`: a UUID is not 16 bytes"))
             })
         }
         ValueKind::Date => {
             let a = prim::<Date32Type>(array, what)?;
             each(a, |i| {
-                Ok(V(Value::Date(match a.value(i) {
+                Ok(Value::Date(match a.value(i) {
                     DATE_POS_INFINITY => Date::PosInfinity,
                     DATE_NEG_INFINITY => Date::NegInfinity,
                     d => Date::Days(d),
-                })))
+                }))
             })
         }
         ValueKind::Time => {
             let a = prim::<Time64MicrosecondType>(array, what)?;
-            each(a, |i| Ok(V(Value::Time(Time(a.value(i))))))
+            each(a, |i| Ok(Value::Time(Time(a.value(i)))))
         }
         ValueKind::Timestamp | ValueKind::TimestampTz => {
             let a = prim::<TimestampMicrosecondType>(array, what)?;
             let tz = matches!(kind, ValueKind::TimestampTz);
             each(a, |i| {
                 let t = micros_to_timestamp(a.value(i));
-                Ok(V(if tz {
+                Ok(if tz {
                     Value::TimestampTz(t)
                 } else {
                     Value::Timestamp(t)
-                }))
+                })
             })
         }
         ValueKind::TimeTz => {
@@ -384,10 +375,10 @@ pub fn decode_values(kind: &ValueKind, array: &dyn Array, what: &str) -> Res<Vec
                 .ok_or_else(|| format!("`{what}` lacks `offset_seconds`"))?;
             let off = prim::<Int32Type>(off.as_ref(), what)?;
             each(a, |i| {
-                Ok(V(Value::TimeTz(TimeTz {
+                Ok(Value::TimeTz(TimeTz {
                     micros: time.value(i),
                     offset_seconds: off.value(i),
-                })))
+                }))
             })
         }
         ValueKind::Interval => {
@@ -400,11 +391,11 @@ pub fn decode_values(kind: &ValueKind, array: &dyn Array, what: &str) -> Res<Vec
             let days = prim::<Int32Type>(get("days")?.as_ref(), what)?;
             let micros = prim::<Int64Type>(get("micros")?.as_ref(), what)?;
             each(a, |i| {
-                Ok(V(Value::Interval(Interval {
+                Ok(Value::Interval(Interval {
                     months: months.value(i),
                     days: days.value(i),
                     micros: micros.value(i),
-                })))
+                }))
             })
         }
         ValueKind::Array(inner) => {
@@ -415,7 +406,7 @@ pub fn decode_values(kind: &ValueKind, array: &dyn Array, what: &str) -> Res<Vec
                 let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
                 items
                     .get(start..end)
-                    .map(|s| V(Value::Array(s.to_vec())))
+                    .map(|s| Value::Array(s.to_vec()))
                     .ok_or_else(|| format!("`{what}`: list offsets out of range"))
             })
         }
