@@ -12,9 +12,10 @@
 //! case (0.7 s each at most) and the best of each counts, since the machine
 //! may be shared. Then it reads a million records back from the page cache.
 //!
-//! `HEADWATER_BENCH_CASE=true-100` runs one case (`{interval}-{batch}`),
+//! `HEADWATER_BENCH_CASE=true-100` runs only that case (`{interval}-{batch}`),
 //! `HEADWATER_BENCH_ONLY_READ=1` only the read part,
-//! `HEADWATER_BENCH_VERBOSE=1` prints the log's counters per case.
+//! `HEADWATER_BENCH_VERBOSE=1` prints the log's counters per case,
+//! `HEADWATER_BENCH_NO_RAW=1` skips the raw runs (for profiling the log).
 
 use std::fs::File;
 use std::io::Write;
@@ -238,11 +239,18 @@ fn main() {
             let case = scratch.path().join(format!("case-{interval}-{batch_size}"));
             for round in 0..ROUNDS {
                 let l = bench_log(&case.join(format!("log{round}")), batch_size, interval, &rt);
-                let r = bench_raw(
-                    &case.with_extension(format!("raw{round}")),
-                    batch_size,
-                    interval,
-                );
+                let r = if std::env::var_os("HEADWATER_BENCH_NO_RAW").is_some() {
+                    Rate {
+                        records: 1,
+                        elapsed: Duration::from_secs(1),
+                    }
+                } else {
+                    bench_raw(
+                        &case.with_extension(format!("raw{round}")),
+                        batch_size,
+                        interval,
+                    )
+                };
                 if l.per_sec() > log.per_sec() {
                     log = l;
                 }
@@ -265,5 +273,7 @@ fn main() {
             let _ = std::fs::remove_dir_all(&case);
         }
     }
-    bench_read(&scratch.path().join("read"), &rt);
+    if std::env::var_os("HEADWATER_BENCH_CASE").is_none() {
+        bench_read(&scratch.path().join("read"), &rt);
+    }
 }

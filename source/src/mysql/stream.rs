@@ -68,6 +68,65 @@ pub struct Streamer<'a> {
 }
 
 const MAX_IN_FLIGHT: usize = 64;
+/// Events read ahead of decoding.
+const READ_AHEAD: usize = 64;
+
+enum ReadError {
+    Driver(mysql_async::Error),
+    Checksum { found: u32, computed: u32, end: u64 },
+}
+
+/// Aborts the reader task when the stream loop ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads events off the binlog connection, verifying CRC32 checksums, until
+/// the stream ends, fails, or the receiver is gone.
+async fn read_events(
+    mut stream: mysql_async::BinlogStream,
+    tx: tokio::sync::mpsc::Sender<std::result::Result<RawEvent, ReadError>>,
+) {
+    while let Some(item) = stream.next().await {
+        let item = match item {
+            Ok(event) => verify_checksum(&event).map(|()| event),
+            Err(e) => Err(ReadError::Driver(e)),
+        };
+        let failed = item.is_err();
+        if tx.send(item).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+fn verify_checksum(event: &RawEvent) -> std::result::Result<(), ReadError> {
+    use mysql_async::binlog::BinlogChecksumAlg;
+    let header = event.header();
+    if header.event_type_raw() == code::FORMAT_DESCRIPTION {
+        return Ok(());
+    }
+    let Ok(Some(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32)) = event.footer().get_checksum_alg()
+    else {
+        return Ok(());
+    };
+    let Some(found) = event.checksum() else {
+        return Ok(());
+    };
+    let found = u32::from_le_bytes(found);
+    let computed = event.calc_checksum(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32);
+    if found != computed {
+        return Err(ReadError::Checksum {
+            found,
+            computed,
+            end: u64::from(header.log_pos()),
+        });
+    }
+    Ok(())
+}
 
 impl<'a> Streamer<'a> {
     pub fn new(
@@ -154,16 +213,21 @@ impl<'a> Streamer<'a> {
                 }));
         }
         info!(position = %start.position_text(), by_gtid, "mysql: starting binlog stream");
-        let mut stream = conn
+        let stream = conn
             .get_binlog_stream(request)
             .await
             .map_err(|e| self.stream_error(e, &start.position_text()))?;
+        // Reading, framing and checksumming run on their own task, a few
+        // events ahead of decoding: the two overlap on separate cores.
+        let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let _reader = AbortOnDrop(tokio::spawn(read_events(stream, tx)));
         let mut seen_any = false;
         let stall = Duration::from_secs(u64::from(self.cfg.heartbeat_secs) * 3 + 5);
         loop {
-            let next = match stream.next().now_or_never() {
-                Some(next) => next,
-                None => {
+            let next = match rx.try_recv() {
+                Ok(next) => Some(next),
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
                     self.flush(true).await?;
                     let stalled = tokio::time::sleep(stall);
                     tokio::pin!(stalled);
@@ -178,7 +242,7 @@ impl<'a> Streamer<'a> {
                             Some(done) = self.durables.next(), if !self.durables.is_empty() => {
                                 done.map_err(MySqlError::Append)?;
                             }
-                            next = stream.next() => break next,
+                            next = rx.recv() => break next,
                             _ = &mut stalled => return Err(MySqlError::Stalled {
                                 url: url.clone(),
                                 position: self.here(0),
@@ -190,7 +254,18 @@ impl<'a> Streamer<'a> {
             };
             let event = match next {
                 Some(Ok(event)) => event,
-                Some(Err(e)) => {
+                Some(Err(ReadError::Checksum {
+                    found,
+                    computed,
+                    end,
+                })) => {
+                    return Err(MySqlError::Checksum {
+                        position: self.here(end),
+                        found,
+                        computed,
+                    })
+                }
+                Some(Err(ReadError::Driver(e))) => {
                     let at = if seen_any {
                         self.here(0)
                     } else {
@@ -235,37 +310,11 @@ impl<'a> Streamer<'a> {
         }
     }
 
-    fn verify_checksum(&self, event: &RawEvent, type_code: u8, end: u64) -> Result<()> {
-        use mysql_async::binlog::BinlogChecksumAlg;
-        if type_code == code::FORMAT_DESCRIPTION {
-            return Ok(());
-        }
-        let Ok(Some(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32)) =
-            event.footer().get_checksum_alg()
-        else {
-            return Ok(());
-        };
-        let Some(found) = event.checksum() else {
-            return Ok(());
-        };
-        let found = u32::from_le_bytes(found);
-        let computed = event.calc_checksum(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32);
-        if found != computed {
-            return Err(MySqlError::Checksum {
-                position: self.here(end),
-                found,
-                computed,
-            });
-        }
-        Ok(())
-    }
-
     async fn handle(&mut self, raw: &RawEvent) -> Result<()> {
         let header = raw.header();
         let type_code = header.event_type_raw();
         let end = u64::from(header.log_pos());
         let start = end.saturating_sub(u64::from(header.event_size()));
-        self.verify_checksum(raw, type_code, end)?;
         // The artificial ROTATE that opens a dump comes before any format
         // description, so the framing has not stripped its CRC32 yet.
         let data = raw.data();
