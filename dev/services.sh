@@ -80,6 +80,9 @@ host    all,replication  ${ROLE}_md5    127.0.0.1/32 md5
 local   all,replication  ${ROLE}                    scram-sha-256
 host    all,replication  ${ROLE}        127.0.0.1/32 scram-sha-256
 host    all,replication  ${ROLE}        ::1/128      scram-sha-256
+# Throwaway roles that tests create (privilege checks) log in without a
+# password on loopback, as Debian's test image allows; loopback only.
+host    all              all            127.0.0.1/32 trust
 # headwater-dev end
 EOF
 )
