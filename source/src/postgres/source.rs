@@ -180,7 +180,12 @@ async fn run_as(source: &PostgresSource, ctx: SourceContext, params: &ConnParams
     let all_binary = infos.iter().all(|i| i.types.iter().all(|t| t.binary_ok()));
     let binary = match config.binary {
         BinaryMode::Off => false,
-        BinaryMode::On => version >= 140000,
+        BinaryMode::On => {
+            if !all_binary {
+                tracing::warn!("binary = \"on\" but a captured column has a type only text mode carries exactly; streaming in text");
+            }
+            version >= 140000 && all_binary
+        }
         BinaryMode::Auto => version >= 140000 && all_binary,
     };
     let streaming = config.streaming && version >= 140000;
