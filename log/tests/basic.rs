@@ -479,3 +479,37 @@ fn topic_metadata_survives_reopen() {
     assert!(after[0].created_ms > 1_600_000_000_000);
     assert_eq!(after[0].partitions, 3);
 }
+
+#[test]
+fn retention_by_age_uses_record_times_and_respects_consumers() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let mut cfg = config(1);
+    cfg.retention = Some(HumanDuration(Duration::from_secs(3600)));
+    let log = open(dir.path(), cfg);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    rt.block_on(async {
+        log.register_consumer("sink", "t").await.unwrap();
+        // GIVEN old records in sealed segments, then recent ones
+        let value = "z".repeat(300);
+        for i in 0..40 {
+            let ts = if i < 30 { now_ms - 7_200_000 } else { now_ms };
+            let receipt = log
+                .append(vec![("t".into(), record("k", &value, ts))])
+                .await
+                .unwrap();
+            receipt.durable().await.unwrap();
+        }
+        // WHEN nothing is committed THEN nothing old is deleted
+        assert_eq!(log.run_retention().await.unwrap(), 0);
+        // WHEN the sink commits everything THEN only old segments go
+        log.commit_offset("sink", "t", 0, 40).await.unwrap();
+        assert!(log.run_retention().await.unwrap() > 0);
+        let start = log.log_start_offset("t", 0);
+        assert!(start > 0 && start <= 30, "start {start}");
+        assert_eq!(read_all(&log, "t", 0, 0).len() as u64, 40 - start);
+    });
+}

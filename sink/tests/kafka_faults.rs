@@ -128,6 +128,8 @@ async fn delivery_timeout_is_retryable_and_a_new_sink_refeeds_without_gap() {
             .all(|d| d.next_offset == 100),
         "nothing past the failure is reported"
     );
+    let again = sink.write(updates("log", 200..201)).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Retry, "a failed sink stays failed");
     drop(sink);
     mock.broker_up(1).unwrap();
 

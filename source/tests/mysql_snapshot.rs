@@ -30,10 +30,14 @@ async fn mysql_snapshot_and_stream_under_concurrent_writers_yield_the_table_hist
     db.exec("INSERT INTO nokey VALUES (1), (1)").await;
 
     // WHEN writers insert, update and delete while the source snapshots in small chunks
+    let appender = MemoryAppender::new();
+    // the writer keeps going until the snapshot is over, so they overlap
     let writer = {
         let mut conn = db.another().await;
+        let appender = appender.clone();
         tokio::spawn(async move {
-            for round in 0..150 {
+            let mut round = 0;
+            while round < 150 || (appender.checkpoint().is_none() && round < 5000) {
                 let id = (round * 17) % 3000;
                 exec(
                     &mut conn,
@@ -60,10 +64,11 @@ async fn mysql_snapshot_and_stream_under_concurrent_writers_yield_the_table_hist
                 )
                 .await;
                 exec(&mut conn, "COMMIT").await;
+                round += 1;
             }
+            round
         })
     };
-    let appender = MemoryAppender::new();
     let shutdown = CancellationToken::new();
     let ctx = SourceContext {
         name: "my".into(),
@@ -77,7 +82,8 @@ async fn mysql_snapshot_and_stream_under_concurrent_writers_yield_the_table_hist
     );
     cfg.snapshot_chunk_size = 97;
     let task = tokio::spawn(Box::new(MySqlSource::new(cfg)).run(ctx));
-    writer.await.expect("writer");
+    let rounds = writer.await.expect("writer");
+    assert!(rounds < 5000, "the snapshot finished while writes went on");
 
     // THEN once the source has caught up with the server…
     let row: mysql_async::Row = db
@@ -136,6 +142,7 @@ async fn mysql_snapshot_and_stream_under_concurrent_writers_yield_the_table_hist
             other => panic!("unexpected {other:?}"),
         }
     }
+    assert!(snapshot_over, "changes were streamed after the snapshot");
     let table: Vec<(i32, i32)> = db
         .conn
         .query("SELECT id, v FROM t ORDER BY id")

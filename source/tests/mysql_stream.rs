@@ -149,16 +149,30 @@ async fn mysql_alter_table_mid_stream_decodes_with_the_schema_in_force() {
     db.exec("ALTER TABLE t ADD COLUMN c ENUM('p','q') NOT NULL DEFAULT 'q' FIRST")
         .await;
     db.exec("INSERT INTO t (id, b, c) VALUES (4, 7, 'p')").await;
+    db.exec("RENAME TABLE t TO t_old").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY, z TEXT CHARACTER SET latin1)")
+        .await;
+    db.exec("INSERT INTO t VALUES (5, 'zé')").await;
+    db.exec("INSERT INTO t_old (id, b, c) VALUES (6, 8, 'q')")
+        .await;
 
     // THEN the restarted source decodes each row with the layout it was written with
     let appender = MemoryAppender::with_checkpoint(checkpoint);
     let source = start(config(&db.name), appender.clone());
-    let events = appender.wait_for(5, DEADLINE).await;
+    let events = appender.wait_for(7, DEADLINE).await;
     source.stop().await;
     let ops: Vec<Op> = events.iter().map(|e| e.op).collect();
     assert_eq!(
         ops,
-        vec![Op::Insert, Op::Insert, Op::Insert, Op::Truncate, Op::Insert]
+        vec![
+            Op::Insert,
+            Op::Insert,
+            Op::Insert,
+            Op::Truncate,
+            Op::Insert,
+            Op::Insert,
+            Op::Insert
+        ]
     );
     let names = |e: &ChangeEvent| {
         e.schema
@@ -176,6 +190,11 @@ async fn mysql_alter_table_mid_stream_decodes_with_the_schema_in_force() {
     assert_eq!(names(&events[4]), vec!["c", "id", "b"]);
     assert_eq!(col(&events[4], "c", true), Value::Enum("p".into()));
     assert_eq!(events[4].key, vec![Value::Int32(4)]);
+    // RENAME, then a new table under the old name
+    assert_eq!(names(&events[5]), vec!["id", "z"]);
+    assert_eq!(col(&events[5], "z", true), Value::Text("zé".into()));
+    assert_eq!(&*events[6].table.name, "t_old");
+    assert_eq!(col(&events[6], "c", true), Value::Enum("q".into()));
     let versions: Vec<u32> = [0, 1, 2, 4]
         .iter()
         .map(|i| events[*i].schema.version)

@@ -237,3 +237,77 @@ async fn pg_table_added_to_config_is_snapshotted_on_restart() {
     running.stop().await;
     db.cleanup().await;
 }
+
+/// Fails every append after the first (the log breaks mid-snapshot).
+#[derive(Default)]
+struct BreaksAfterOne {
+    appends: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Appender for BreaksAfterOne {
+    async fn append(&self, _batch: EventBatch) -> headwater_core::Result<Durable> {
+        if self
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            >= 1
+        {
+            return Err(headwater_core::Error::decode("test", "the log broke"));
+        }
+        Ok(Durable::ready())
+    }
+
+    fn durable_checkpoint(&self) -> Option<Position> {
+        None
+    }
+}
+
+/// GIVEN a snapshot that dies halfway (its checkpoint never durable)
+/// WHEN the source starts again
+/// THEN it drops the half-used slot, creates it anew and reads every row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_crash_during_snapshot_restarts_it_cleanly() {
+    let db = TestDb::new("pg_snapcrash").await;
+    db.exec("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 3000);")
+        .await;
+    let mut config = db.config(&["public.t"]);
+    config.max_batch_events = 1000;
+    pg_common::init_tracing();
+    let source: Box<dyn headwater_core::Source> = Box::new(
+        headwater_source::postgres::PostgresSource::new("pgtest", config.clone()),
+    );
+    let result = source
+        .run(headwater_core::SourceContext {
+            name: "pgtest".into(),
+            appender: Arc::new(BreaksAfterOne::default()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        })
+        .await;
+    assert!(result.is_err());
+    // The slot was created before the snapshot and outlives the crash.
+    let slot = config.slot.clone().unwrap();
+    let exists = db
+        .client
+        .query_opt(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await
+        .unwrap();
+    assert!(exists.is_some());
+    let running = start(config, MemoryAppender::new());
+    wait_for_slot(&db).await;
+    db.exec("INSERT INTO t VALUES (0)").await;
+    let events = running
+        .wait("snapshot and the new row", |e| e.len() >= 3001)
+        .await;
+    let reads: HashSet<i32> = events
+        .iter()
+        .filter(|e| e.op == Op::Read)
+        .map(id_of)
+        .collect();
+    assert_eq!(reads.len(), 3000);
+    assert_eq!(events.len(), 3001);
+    running.stop().await;
+    db.cleanup().await;
+}

@@ -308,3 +308,37 @@ async fn pg_keepalives_answered_while_the_log_is_back_pressured() {
     handle.await.unwrap().unwrap();
     db.cleanup().await;
 }
+
+/// Without server-side streaming (protocol 1), a big transaction arrives
+/// whole at commit and is split into bounded batches on its way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_big_transaction_protocol_1_is_split_into_bounded_batches() {
+    let db = TestDb::new("pg_big1").await;
+    db.exec("CREATE TABLE big (id int PRIMARY KEY)").await;
+    let mut config = db.config(&["public.big"]);
+    config.snapshot = SnapshotMode::Never;
+    config.streaming = false;
+    config.max_batch_events = 500;
+    let running = start(config, MemoryAppender::new());
+    wait_for_slot(&db).await;
+    db.exec("INSERT INTO big SELECT generate_series(1, 20000)")
+        .await;
+    let events = running.wait_changes(20_000).await;
+    assert_eq!(events.len(), 20_000);
+    assert!(events.iter().all(|e| e.position.clone()
+        > headwater_core::Position::Postgres(headwater_core::PgPosition {
+            commit_lsn: headwater_core::Lsn(0),
+            lsn: headwater_core::Lsn(0)
+        })));
+    let commit = |e: &headwater_core::ChangeEvent| match &e.position {
+        headwater_core::Position::Postgres(p) => p.commit_lsn,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        events.iter().all(|e| commit(e) == commit(&events[0])),
+        "one transaction"
+    );
+    let appender = running.stop().await;
+    assert!(appender.batches() >= 40, "{} batches", appender.batches());
+    db.cleanup().await;
+}

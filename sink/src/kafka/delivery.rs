@@ -12,6 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use headwater_core::error::ErrorKind;
 use headwater_core::{DurableThrough, Progress, Rejected, SinkRecord};
 use rdkafka::error::KafkaError;
 
@@ -47,6 +48,8 @@ pub struct Tracker {
     index: HashMap<(Arc<str>, u32), usize>,
     rejected: Vec<Rejected>,
     failure: Option<KafkaSinkError>,
+    /// The policy and text of a failure already returned.
+    failed: Option<(ErrorKind, String)>,
     /// Entries not yet popped, over every partition.
     outstanding: usize,
 }
@@ -180,7 +183,15 @@ impl Tracker {
     }
 
     pub fn has_failure(&self) -> bool {
-        self.failure.is_some()
+        self.failure.is_some() || self.failed.is_some()
+    }
+
+    pub fn set_failed(&mut self, kind: ErrorKind, message: String) {
+        self.failed = Some((kind, message));
+    }
+
+    pub fn failed_before(&self) -> Option<(ErrorKind, String)> {
+        self.failed.clone()
     }
 
     /// Records accepted and not yet delivered or rejected.

@@ -40,6 +40,13 @@ pub enum KafkaSinkError {
         source: Box<KafkaError>,
     },
 
+    /// The brokers refused the connection's authentication (SASL, TLS).
+    #[error("kafka sink: the brokers refused authentication: {source}; fix the SASL/TLS settings in the sink's `librdkafka` table (security.protocol, sasl.mechanisms, sasl.username, sasl.password, ssl.*)")]
+    Authentication {
+        #[source]
+        source: Box<KafkaError>,
+    },
+
     /// The target topic does not exist and the cluster will not create it.
     #[error("kafka sink: topic `{target}` does not exist (log record {topic}/{partition}@{offset}); create it, enable auto.create.topics.enable on the brokers, or change the sink's `topic` template")]
     UnknownTopic {
@@ -61,6 +68,7 @@ impl Classify for KafkaSinkError {
             KafkaSinkError::Client { .. }
             | KafkaSinkError::Config { .. }
             | KafkaSinkError::Unauthorized { .. }
+            | KafkaSinkError::Authentication { .. }
             | KafkaSinkError::UnknownTopic { .. } => ErrorKind::WaitForOperator,
             KafkaSinkError::Delivery { .. } | KafkaSinkError::Fatal { .. } => ErrorKind::Retry,
         }

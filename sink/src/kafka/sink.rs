@@ -26,6 +26,7 @@ use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 
+use headwater_core::error::Classify;
 use headwater_core::{Error, Finding, Op, Progress, Result, Sink, SinkRecord};
 
 use super::config::KafkaConfig;
@@ -55,11 +56,7 @@ impl ClientContext for Context {
             self.shared.notify().notify_waiters();
         } else if classify(&error) == Failure::Unauthorized {
             // SASL or TLS refused: nothing will be delivered until fixed.
-            self.shared.lock().fail(KafkaSinkError::Unauthorized {
-                target: "(any)".into(),
-                topic: "(any)".into(),
-                partition: 0,
-                offset: 0,
+            self.shared.lock().fail(KafkaSinkError::Authentication {
                 source: Box::new(error),
             });
             self.shared.notify().notify_waiters();
@@ -135,15 +132,24 @@ impl KafkaSink {
         })
     }
 
+    /// The first failure, then the same error again on every later call:
+    /// a failed sink stays failed until the runtime replaces it.
     fn failure(&self) -> Result<()> {
-        match self.shared.lock().take_failure() {
-            Some(e) => {
-                // Nothing queued may be delivered after a failure: a new
-                // sink re-feeds from the committed offsets.
-                self.producer
-                    .purge(rdkafka::producer::PurgeConfig::default().queue());
-                Err(Error::component("kafka sink", e))
-            }
+        let first = self.shared.lock().take_failure();
+        if let Some(e) = first {
+            // Nothing queued may be delivered after a failure: a new sink
+            // re-feeds from the committed offsets.
+            self.producer
+                .purge(rdkafka::producer::PurgeConfig::default().queue());
+            self.shared.lock().set_failed(e.kind(), e.to_string());
+            return Err(Error::component("kafka sink", e));
+        }
+        match self.shared.lock().failed_before() {
+            Some((kind, message)) => Err(Error::Component {
+                context: "kafka sink (failed earlier)".into(),
+                kind,
+                source: message.into(),
+            }),
             None => Ok(()),
         }
     }

@@ -140,6 +140,17 @@ pub async fn snapshot(
                 gtids,
             }
         }
+        Err(MySqlError::Query { source: mysql_async::Error::Server(e), .. })
+            if matches!(e.code, codes::SPECIFIC_ACCESS_DENIED | codes::ACCESS_DENIED) =>
+        {
+            return Err(MySqlError::Prerequisite {
+                url: sql.url.clone(),
+                reason: format!(
+                    "the snapshot needs a brief global read lock, which the user may not take ({}); GRANT RELOAD ON *.* TO the user, or set snapshot = \"never\" to stream from now on without a snapshot",
+                    e.message
+                ),
+            })
+        }
         Err(e) => return Err(e),
     };
     info!(position = %start.position_text(), tables = tables.len(), "mysql: snapshot started");

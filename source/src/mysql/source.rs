@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use headwater_core::error::{Classify, ErrorKind};
 use headwater_core::{Finding, MySqlPosition, Position, Source, SourceContext};
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use super::config::{MySqlConfig, SnapshotMode};
 use super::conn::Sql;
@@ -90,6 +90,17 @@ impl MySqlSource {
 #[async_trait]
 impl Source for MySqlSource {
     async fn run(self: Box<Self>, ctx: SourceContext) -> headwater_core::Result<()> {
+        let span = tracing::info_span!("source", name = %ctx.name, kind = "mysql");
+        self.run_loop(ctx).instrument(span).await
+    }
+
+    async fn check(&self) -> Vec<Finding> {
+        super::check::check(&self.config).await
+    }
+}
+
+impl MySqlSource {
+    async fn run_loop(&self, ctx: SourceContext) -> headwater_core::Result<()> {
         let mut resume = match ctx.appender.durable_checkpoint() {
             Some(Position::MySql(p)) => Some(p),
             Some(other) => {
@@ -131,9 +142,5 @@ impl Source for MySqlSource {
                 }
             }
         }
-    }
-
-    async fn check(&self) -> Vec<Finding> {
-        super::check::check(&self.config).await
     }
 }

@@ -21,7 +21,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::BinlogStreamRequest;
 use tracing::{debug, info};
 
-use super::binlog::reader::DecodeError;
+use super::binlog::reader::{crc32, DecodeError};
 use super::binlog::rows::decode_rows;
 use super::binlog::table_map::TableMap;
 use super::binlog::{code, decode_event, Event, RowsKind};
@@ -100,6 +100,29 @@ async fn read_events(
         if tx.send(item).await.is_err() || failed {
             return;
         }
+    }
+}
+
+/// `data` without its last four bytes when they are the event's CRC32.
+fn strip_crc<'d>(
+    header: &mysql_async::binlog::events::BinlogEventHeader,
+    data: &'d [u8],
+) -> &'d [u8] {
+    let Some(split) = data.len().checked_sub(4) else {
+        return data;
+    };
+    let (body, crc) = data.split_at(split);
+    let mut head = Vec::with_capacity(19);
+    head.extend_from_slice(&header.timestamp().to_le_bytes());
+    head.push(header.event_type_raw());
+    head.extend_from_slice(&header.server_id().to_le_bytes());
+    head.extend_from_slice(&header.event_size().to_le_bytes());
+    head.extend_from_slice(&header.log_pos().to_le_bytes());
+    head.extend_from_slice(&header.flags_raw().to_le_bytes());
+    if crc32(&[&head, body]).to_le_bytes() == crc {
+        body
+    } else {
+        data
     }
 }
 
@@ -319,7 +342,7 @@ impl<'a> Streamer<'a> {
         // description, so the framing has not stripped its CRC32 yet.
         let data = raw.data();
         let data = if type_code == code::ROTATE && self.post_header_lens.is_empty() {
-            data.get(..data.len().saturating_sub(4)).unwrap_or_default()
+            strip_crc(&header, data)
         } else {
             data
         };

@@ -70,6 +70,11 @@ impl Batcher {
         }
     }
 
+    /// Whether complete transactions (or acknowledgements) wait.
+    pub fn has_committed(&self) -> bool {
+        self.committed_len > 0 || self.checkpoint.is_some() || self.flush_lsn.is_some()
+    }
+
     /// Whether enough complete transactions wait to make a full batch.
     pub fn full(&self) -> bool {
         self.committed_len >= self.max_events / 2

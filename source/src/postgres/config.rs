@@ -48,6 +48,7 @@ pub struct PostgresConfig {
 pub enum BinaryMode {
     #[default]
     Auto,
+    /// Like `auto`, but says so in the log when it has to fall back to text.
     On,
     Off,
 }
@@ -170,4 +171,31 @@ fn default_object_name(source: &str) -> String {
         })
         .collect();
     format!("headwater_{cleaned}").chars().take(63).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_names() {
+        let config = PostgresConfig::new("postgres://u@h/db", vec!["public.*".into()]);
+        assert_eq!(config.slot_name("Shop-EU"), "headwater_shop_eu");
+        assert_eq!(config.publication_name("shop"), "headwater_shop");
+        let mut problems = Problems::new();
+        config.validate("sources.shop", &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+
+    #[test]
+    fn validate_reports_every_problem() {
+        let mut config = PostgresConfig::new("mysql://u@h/db", vec!["orders".into()]);
+        config.max_batch_events = 0;
+        config.slot = Some("Bad-Name".into());
+        let mut problems = Problems::new();
+        config.validate("sources.shop", &mut problems);
+        let all: Vec<&str> = problems.iter().collect();
+        assert_eq!(all.len(), 4, "{all:?}");
+        assert!(all.iter().any(|p| p.contains("sources.shop.slot")));
+    }
 }

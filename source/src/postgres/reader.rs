@@ -19,6 +19,10 @@ use crate::postgres::replication::{CopyBoth, ReplMessage};
 const CHUNK: usize = 1024;
 /// A status update goes out at least this often, asked or not.
 const STATUS_EVERY: Duration = Duration::from_secs(10);
+/// ...and a new flush LSN at most this often: each one the walsender
+/// applies may make it write (and fsync) the slot's state, which costs
+/// the server the throughput it streams with.
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 /// One XLogData payload and the WAL position of its start.
 pub struct WalMessage {
@@ -37,7 +41,8 @@ struct Status {
 impl Status {
     async fn send(&mut self, stream: &mut CopyBoth, force: bool) -> PgResult<()> {
         let flushed = self.flushed.load(Ordering::Acquire);
-        if force || flushed > self.sent || self.at.elapsed() >= STATUS_EVERY {
+        let since = self.at.elapsed();
+        if force || (flushed > self.sent && since >= FLUSH_EVERY) || since >= STATUS_EVERY {
             stream.send_status(Lsn(flushed), false).await?;
             if flushed > self.sent {
                 tracing::debug!(flush_lsn = %Lsn(flushed), "acknowledged upstream");

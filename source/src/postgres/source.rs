@@ -86,7 +86,43 @@ async fn run(source: &PostgresSource, ctx: SourceContext) -> PgResult<()> {
     })
 }
 
+/// Everything the streaming loop starts from.
+struct Prepared {
+    decoder: Decoder,
+    client: Arc<Client>,
+    stream: crate::postgres::replication::CopyBoth,
+    settings: StreamSettings,
+}
+
 async fn run_as(source: &PostgresSource, ctx: SourceContext, params: &ConnParams) -> PgResult<()> {
+    // Shutdown during preparation (a long snapshot) stops at once; a
+    // snapshot cut short is taken again on the next start.
+    let prepared = tokio::select! {
+        prepared = prepare(source, &ctx, params) => prepared?,
+        _ = ctx.shutdown.cancelled() => return Err(PgError::Cancelled),
+    };
+    let Prepared {
+        decoder,
+        client,
+        stream,
+        settings,
+    } = prepared;
+    Streamer::run(
+        decoder,
+        client,
+        stream,
+        ctx.appender,
+        settings,
+        ctx.shutdown,
+    )
+    .await
+}
+
+async fn prepare(
+    source: &PostgresSource,
+    ctx: &SourceContext,
+    params: &ConnParams,
+) -> PgResult<Prepared> {
     let config = &source.config;
     let client = Arc::new(sql_connect(params).await?);
     let level = slot::wal_level(&client).await?;
@@ -180,7 +216,12 @@ async fn run_as(source: &PostgresSource, ctx: SourceContext, params: &ConnParams
     let all_binary = infos.iter().all(|i| i.types.iter().all(|t| t.binary_ok()));
     let binary = match config.binary {
         BinaryMode::Off => false,
-        BinaryMode::On => version >= 140000,
+        BinaryMode::On => {
+            if !all_binary {
+                tracing::warn!("binary = \"on\" but a captured column has a type only text mode carries exactly; streaming in text");
+            }
+            version >= 140000 && all_binary
+        }
         BinaryMode::Auto => version >= 140000 && all_binary,
     };
     let streaming = config.streaming && version >= 140000;
@@ -201,7 +242,12 @@ async fn run_as(source: &PostgresSource, ctx: SourceContext, params: &ConnParams
         resume_after: durable,
         start_flush,
     };
-    Streamer::run(decoder, client, stream, appender, settings, ctx.shutdown).await
+    Ok(Prepared {
+        decoder,
+        client,
+        stream,
+        settings,
+    })
 }
 
 async fn initial_snapshot(

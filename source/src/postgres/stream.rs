@@ -20,6 +20,10 @@ use crate::postgres::reader::{self, Chunk, WalMessage};
 use crate::postgres::replication::CopyBoth;
 use crate::postgres::streamed::{Buffered, StreamedTxns};
 
+/// How long complete transactions wait for more to share their batch:
+/// small transactions arriving together go to the log together.
+const LINGER: Duration = Duration::from_millis(5);
+
 pub struct StreamSettings {
     pub heartbeat: Duration,
     pub max_batch_events: usize,
@@ -112,6 +116,7 @@ impl Streamer {
         let mut heartbeat = tokio::time::interval(streamer.settings.heartbeat);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
+        let mut flush_at: Option<tokio::time::Instant> = None;
         let result: PgResult<()> = async {
             loop {
                 tokio::select! {
@@ -128,13 +133,20 @@ impl Streamer {
                             for message in messages {
                                 streamer.handle(message).await?;
                             }
-                            if chunk_rx.is_empty() || streamer.batcher.full() {
+                            if streamer.batcher.full() {
                                 streamer.batcher.flush_committed().await?;
+                                flush_at = None;
+                            } else if flush_at.is_none() && streamer.batcher.has_committed() {
+                                flush_at = Some(tokio::time::Instant::now() + LINGER);
                             }
                         }
                         Some(Err(e)) => return Err(e),
                         None => return Err(PgError::Cancelled),
                     },
+                    _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {
+                        streamer.batcher.flush_committed().await?;
+                        flush_at = None;
+                    }
                     _ = heartbeat.tick() => streamer.heartbeat().await?,
                 }
             }

@@ -162,8 +162,32 @@ pub fn bit(bitmap: &[u8], i: usize) -> bool {
         .is_some_and(|byte| byte & (1 << (i % 8)) != 0)
 }
 
+/// CRC-32 (IEEE, as binlog checksums use), bitwise: for the rare event the
+/// framing could not check itself.
+pub fn crc32(parts: &[&[u8]]) -> u32 {
+    let mut crc = !0u32;
+    for part in parts {
+        for &b in *part {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+    }
+    !crc
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn crc32_check_value() {
+        assert_eq!(super::crc32(&[b"1234", b"56789"]), 0xCBF4_3926);
+    }
+
     use super::*;
 
     #[test]
