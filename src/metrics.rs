@@ -15,8 +15,9 @@ pub const SINK_LAG_RECORDS: &str = "headwater_sink_lag_records";
 pub const SINK_LAG_SECONDS: &str = "headwater_sink_lag_seconds";
 pub const SINK_COMMITTED_OFFSET: &str = "headwater_sink_committed_offset";
 pub const COMPONENT_UP: &str = "headwater_component_up";
+pub const SOURCE_LAG_BYTES: &str = "headwater_source_lag_bytes";
 
-const HELP: [(&str, &str, &str); 10] = [
+const HELP: [(&str, &str, &str); 11] = [
     (
         SOURCE_EVENTS,
         "counter",
@@ -58,6 +59,11 @@ const HELP: [(&str, &str, &str); 10] = [
         COMPONENT_UP,
         "gauge",
         "1 while a component runs, 0 while it waits to retry or has stopped.",
+    ),
+    (
+        SOURCE_LAG_BYTES,
+        "gauge",
+        "PostgreSQL: bytes of WAL between the server's position and what the source's slot confirmed.",
     ),
 ];
 

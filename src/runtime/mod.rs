@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use headwater_core::{CheckpointStore, Error, Result, SchemaRegistry, SourceContext};
 use headwater_log::Log;
+use headwater_source::postgres::lag::LagProbe;
+use headwater_source::postgres::PostgresConfig;
+use headwater_source::SourceConfig;
 use headwater_transforms::TransformChain;
 
 pub use appender::{checkpoint_name, topic_name, LogAppender};
@@ -24,7 +27,7 @@ pub use sink_task::{dead_letter_topic, SinkFactory, SinkTask};
 
 use crate::config::Config;
 use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SOURCE_LAG_BYTES};
 use supervisor::Supervised;
 
 /// How long each shutdown step may take before the daemon gives up on it.
@@ -121,6 +124,12 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
         }));
     }
 
+    for (name, source_config) in &config.sources {
+        if let SourceConfig::Postgres(pg) = source_config {
+            tokio::spawn(probe_wal_lag(name.clone(), pg.clone(), daemon.metrics.clone(), stop_sources.clone()));
+        }
+    }
+
     let stop_sinks = CancellationToken::new();
     let mut sinks = JoinSet::new();
     for (name, sink_config) in &config.sinks {
@@ -171,6 +180,30 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
     let _ = api.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Every 15 s, how much WAL a PostgreSQL source's slot holds back.
+async fn probe_wal_lag(name: String, config: PostgresConfig, metrics: Arc<Metrics>, stop: CancellationToken) {
+    let mut probe = None;
+    loop {
+        if probe.is_none() {
+            probe = LagProbe::connect(&name, &config).await.ok();
+        }
+        if let Some(p) = &probe {
+            match p.lag_bytes().await {
+                Ok(Some(bytes)) => metrics.set(SOURCE_LAG_BYTES, &[("source", &name)], bytes as f64),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(source = %name, error = %e, "could not read the slot's lag");
+                    probe = None;
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(15)) => {}
+            () = stop.cancelled() => return,
+        }
+    }
 }
 
 async fn join_all(what: &str, set: &mut JoinSet<()>) {

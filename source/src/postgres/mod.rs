@@ -16,6 +16,7 @@ pub mod config;
 pub mod conn;
 pub mod decode;
 pub mod error;
+pub mod lag;
 pub mod pgoutput;
 pub mod reader;
 pub mod replication;

@@ -146,6 +146,8 @@ pub async fn copy_table(
     let mut header_done = false;
     let mut events = Vec::with_capacity(batch_rows.min(65_536));
     let mut rows = 0u64;
+    // A long table reports its progress at a steady interval.
+    let mut last_report = std::time::Instant::now();
     let mut last = Durable::ready();
     let ncols = info.types.len();
     while let Some(chunk) = stream.next().await {
@@ -182,6 +184,10 @@ pub async fn copy_table(
                 headers: Vec::new(),
             });
             rows += 1;
+            if last_report.elapsed() >= PROGRESS_INTERVAL {
+                last_report = std::time::Instant::now();
+                tracing::info!(table = %table.id, rows, "snapshot of table in progress");
+            }
             if events.len() >= batch_rows {
                 let batch =
                     std::mem::replace(&mut events, Vec::with_capacity(batch_rows.min(65_536)));
@@ -205,6 +211,9 @@ pub async fn copy_table(
     tracing::info!(table = %table.id, rows, "snapshot of table done");
     Ok((rows, last))
 }
+
+/// How often a long table copy logs how far it got.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

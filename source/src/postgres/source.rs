@@ -272,7 +272,7 @@ async fn initial_snapshot(
         lsn: Lsn(0),
     };
     let mut total = 0;
-    for (table, info) in tables.iter().zip(infos) {
+    for (done, (table, info)) in tables.iter().zip(infos).enumerate() {
         let (rows, _) = copy_table(
             client,
             &source.name,
@@ -284,6 +284,13 @@ async fn initial_snapshot(
         )
         .await?;
         total += rows;
+        tracing::info!(
+            tables_done = done + 1,
+            tables = tables.len(),
+            rows = total,
+            seconds = started.elapsed().as_secs_f64(),
+            "initial snapshot progress"
+        );
     }
     client
         .batch_execute("COMMIT")
