@@ -89,6 +89,11 @@ impl Collations {
         Ok(c)
     }
 
+    /// The charset name of a collation id (`utf8mb4`, `latin1`, …).
+    pub fn charset_name(&self, collation: u16) -> Option<&str> {
+        self.charset.get(&collation).map(String::as_str)
+    }
+
     pub fn charset(&self, collation: Option<u16>) -> Charset {
         types::charset_of(collation, &|id| self.charset.get(&id).cloned())
     }
