@@ -170,14 +170,27 @@ pub async fn snapshot(
             .key
             .iter()
             .map(|i| {
-                match info
-                    .columns
-                    .get(*i)
+                let column = info.columns.get(*i);
+                let binary = column.is_some_and(|c| {
+                    c.collation.is_none()
+                        && matches!(
+                            c.data_type.as_str(),
+                            "binary"
+                                | "varbinary"
+                                | "tinyblob"
+                                | "blob"
+                                | "mediumblob"
+                                | "longblob"
+                        )
+                });
+                match column
                     .and_then(|c| c.collation)
                     .and_then(|c| schemas.collations.charset_name(c))
                 {
                     Some(cs) if cs != "binary" => format!("CONVERT(UNHEX(?) USING {cs})"),
-                    _ => "?".to_owned(),
+                    Some(_) => "UNHEX(?)".to_owned(),
+                    None if binary => "UNHEX(?)".to_owned(),
+                    None => "?".to_owned(),
                 }
             })
             .collect();
@@ -241,7 +254,7 @@ pub async fn snapshot(
                     .zip(&marks)
                     .map(|(i, mark)| match r.get(*i) {
                         // raw bytes travel as hex, so no charset conversion can touch them
-                        Some(MyValue::Bytes(b)) if mark.starts_with("CONVERT") => {
+                        Some(MyValue::Bytes(b)) if mark.contains("UNHEX") => {
                             MyValue::Bytes(hex(b).into_bytes())
                         }
                         Some(v) => v.clone(),
