@@ -350,7 +350,7 @@ fn verify(dir: &Path) -> anyhow::Result<()> {
     );
     if !report.damage.is_empty() {
         bail!(
-            "the log at {} has {} damaged segment(s); a damaged tail of the last segment of a partition is cut at the next start, anything else needs a backup or `log.skip_damaged_segments = true`",
+            "the log at {} has {} damaged segment(s); a damaged tail of the last segment of a partition is cut at the next start (or is a batch being written, if the daemon is running), anything else needs a backup or `log.skip_damaged_segments = true`",
             dir.display(),
             report.damage.len()
         );

@@ -12,6 +12,10 @@
 //! case (0.7 s each at most) and the best of each counts, since the machine
 //! may be shared. Then it reads a million records back from the page cache.
 //!
+//! The last two columns are CPU time per record (all threads, 10 ms ticks;
+//! for the log, input building is measured up front and taken out): less
+//! sensitive than wall time to other work on the machine.
+//!
 //! `HEADWATER_BENCH_CASE=true-100` runs only that case (`{interval}-{batch}`),
 //! `HEADWATER_BENCH_ONLY_READ=1` only the read part,
 //! `HEADWATER_BENCH_VERBOSE=1` prints the log's counters per case,
@@ -53,6 +57,44 @@ fn records(n: usize, seq: u64) -> Vec<(String, Record)> {
 struct Rate {
     records: u64,
     elapsed: Duration,
+    /// CPU time of the whole process (all threads) for the run.
+    cpu: Duration,
+}
+
+/// CPU nanoseconds to build one input record, measured once up front so
+/// the log's CPU column does not include it.
+static BUILD_NS_PER_RECORD: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
+fn calibrate_building() {
+    let start = cpu_time();
+    let mut n = 0u64;
+    while cpu_time().saturating_sub(start) < Duration::from_millis(300) {
+        for seq in 0..100 {
+            std::hint::black_box(records(1000, seq));
+        }
+        n += 100_000;
+    }
+    let ns = cpu_time().saturating_sub(start).as_nanos() as f64 / n as f64;
+    let _ = BUILD_NS_PER_RECORD.set(ns);
+}
+
+/// User + system CPU time of this process, from /proc (Linux; 10 ms ticks).
+/// Unlike wall time it barely moves when other work shares the machine.
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<u64> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    Duration::from_millis(fields.iter().sum::<u64>() * 10)
 }
 
 impl Rate {
@@ -61,6 +103,9 @@ impl Rate {
     }
     fn mb_per_sec(&self) -> f64 {
         self.per_sec() * RECORD_BYTES as f64 / 1e6
+    }
+    fn cpu_ns_per_record(&self) -> f64 {
+        self.cpu.as_nanos() as f64 / self.records.max(1) as f64
     }
 }
 
@@ -94,7 +139,8 @@ fn record_cap(batch_size: usize, interval: bool) -> usize {
 fn bench_log(dir: &Path, batch_size: usize, interval: bool, rt: &tokio::runtime::Runtime) -> Rate {
     let log = Log::open(dir, config(interval)).expect("open log");
     let batches = (record_cap(batch_size, interval) / batch_size) as u64;
-    let (count, elapsed) = rt.block_on(async {
+    let cpu_start = cpu_time();
+    let (count, elapsed, building) = rt.block_on(async {
         let start = Instant::now();
         let mut building = Duration::ZERO;
         let mut seq = 0u64;
@@ -117,8 +163,16 @@ fn bench_log(dir: &Path, batch_size: usize, interval: bool, rt: &tokio::runtime:
         (
             seq * batch_size as u64,
             start.elapsed().saturating_sub(building),
+            building,
         )
     });
+    let building_cpu = Duration::from_nanos(
+        (BUILD_NS_PER_RECORD.get().copied().unwrap_or(0.0) * count as f64) as u64,
+    );
+    let cpu = cpu_time()
+        .saturating_sub(cpu_start)
+        .saturating_sub(building_cpu);
+    let _ = building;
     if std::env::var_os("HEADWATER_BENCH_VERBOSE").is_some() {
         eprintln!(
             "  batch {batch_size} interval {interval}: {:?}",
@@ -128,6 +182,7 @@ fn bench_log(dir: &Path, batch_size: usize, interval: bool, rt: &tokio::runtime:
     Rate {
         records: count,
         elapsed,
+        cpu,
     }
 }
 
@@ -137,6 +192,7 @@ fn bench_raw(path: &Path, batch_size: usize, interval: bool) -> Rate {
     // limit pays for nothing but write and sync.
     let recs = records(batch_size, 0);
     let bytes = batch::encode(recs.iter().map(|(_, r)| r));
+    let cpu_start = cpu_time();
     let start = Instant::now();
     let mut last_sync = Instant::now();
     let mut seq = 0u64;
@@ -153,6 +209,7 @@ fn bench_raw(path: &Path, batch_size: usize, interval: bool) -> Rate {
     Rate {
         records: seq * batch_size as u64,
         elapsed: start.elapsed(),
+        cpu: cpu_time().saturating_sub(cpu_start),
     }
 }
 
@@ -218,10 +275,19 @@ fn main() {
         scratch.path().display()
     );
     println!(
-        "{:<9} {:>6} | {:>12} {:>9} | {:>12} {:>9} | {:>6}",
-        "fsync", "batch", "log rec/s", "log MB/s", "raw rec/s", "raw MB/s", "ratio"
+        "{:<9} {:>6} | {:>12} {:>9} | {:>12} {:>9} | {:>6} | {:>13} {:>13}",
+        "fsync",
+        "batch",
+        "log rec/s",
+        "log MB/s",
+        "raw rec/s",
+        "raw MB/s",
+        "ratio",
+        "log cpu ns/rec",
+        "raw cpu ns/rec"
     );
     let only_read = std::env::var_os("HEADWATER_BENCH_ONLY_READ").is_some();
+    calibrate_building();
     for interval in [false, true].into_iter().filter(|_| !only_read) {
         for batch_size in [1usize, 100, 1000] {
             let case_name = format!("{interval}-{batch_size}");
@@ -231,10 +297,12 @@ fn main() {
             let mut log = Rate {
                 records: 0,
                 elapsed: Duration::from_secs(1),
+                cpu: Duration::ZERO,
             };
             let mut raw = Rate {
                 records: 0,
                 elapsed: Duration::from_secs(1),
+                cpu: Duration::ZERO,
             };
             let case = scratch.path().join(format!("case-{interval}-{batch_size}"));
             for round in 0..ROUNDS {
@@ -243,6 +311,7 @@ fn main() {
                     Rate {
                         records: 1,
                         elapsed: Duration::from_secs(1),
+                        cpu: Duration::ZERO,
                     }
                 } else {
                     bench_raw(
@@ -261,14 +330,16 @@ fn main() {
                 let _ = std::fs::remove_file(case.with_extension(format!("raw{round}")));
             }
             println!(
-                "{:<9} {:>6} | {:>12.0} {:>9.2} | {:>12.0} {:>9.2} | {:>6.2}",
+                "{:<9} {:>6} | {:>12.0} {:>9.2} | {:>12.0} {:>9.2} | {:>6.2} | {:>13.0} {:>13.0}",
                 if interval { "50ms" } else { "batch" },
                 batch_size,
                 log.per_sec(),
                 log.mb_per_sec(),
                 raw.per_sec(),
                 raw.mb_per_sec(),
-                log.per_sec() / raw.per_sec()
+                log.per_sec() / raw.per_sec(),
+                log.cpu_ns_per_record(),
+                raw.cpu_ns_per_record()
             );
             let _ = std::fs::remove_dir_all(&case);
         }

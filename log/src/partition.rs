@@ -272,7 +272,7 @@ pub fn open_read_only(
                 next_offset = scan.next_offset,
                 problem = %problem,
                 "the last segment has a torn or damaged tail; records from there on are not shown \
-                 (the daemon cuts such a tail when it next opens the log)"
+                 (normal for a batch being written while the daemon runs; otherwise the daemon cuts such a tail when it next opens the log)"
             );
         }
         views.push(view);

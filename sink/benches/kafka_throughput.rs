@@ -77,6 +77,7 @@ async fn run(total: usize) {
         sink.flush(false).await.expect("flush");
         let _ = sink.take_progress();
     }
+    let handed_over = start.elapsed().as_secs_f64();
     tokio::time::timeout(Duration::from_secs(600), sink.flush(true))
         .await
         .expect("drained in time")
@@ -86,7 +87,7 @@ async fn run(total: usize) {
     assert_eq!(durable, Some(total as u64), "every record delivered");
     let bytes = batch_bytes as f64 * total as f64 / BATCH as f64;
     println!(
-        "kafka_throughput (schemas: {}): {total} events in {elapsed:.2}s = {:.0} messages/s, {:.1} MB/s of key+value ({:.0} B/message)",
+        "kafka_throughput (schemas: {}): {total} events in {elapsed:.2}s = {:.0} messages/s, {:.1} MB/s of key+value ({:.0} B/message); all handed to librdkafka after {handed_over:.2}s",
         config.schemas,
         total as f64 / elapsed,
         bytes / elapsed / 1e6,

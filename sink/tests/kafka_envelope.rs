@@ -359,3 +359,14 @@ async fn check_reports_broker_metadata() {
         "{findings:?}"
     );
 }
+
+#[tokio::test]
+async fn check_names_unreachable_brokers() {
+    let config = headwater_sink::kafka::KafkaConfig::new("127.0.0.1:9", vec!["*".into()]);
+    let sink = sink(&config);
+    let findings = sink.check().await;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].severity, headwater_core::Severity::Fail);
+    assert!(findings[0].message.contains("127.0.0.1:9"), "{findings:?}");
+    assert!(findings[0].message.contains("reachable"), "{findings:?}");
+}

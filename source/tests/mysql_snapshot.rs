@@ -15,6 +15,10 @@ const DEADLINE: Duration = Duration::from_secs(120);
 
 #[tokio::test]
 async fn mysql_snapshot_and_stream_under_concurrent_writers_yield_the_table_history() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_test_writer()
+        .try_init();
     // GIVEN a table of 3000 rows
     let mut db = MySqlDb::create("hw_my_snap").await;
     db.exec("CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL)")
@@ -22,6 +26,14 @@ async fn mysql_snapshot_and_stream_under_concurrent_writers_yield_the_table_hist
     db.exec("CREATE TABLE t2 (a INT, b INT, PRIMARY KEY (a, b))")
         .await;
     db.exec("CREATE TABLE nokey (x INT)").await;
+    db.exec("CREATE TABLE names (n VARCHAR(10) CHARACTER SET latin1 PRIMARY KEY)")
+        .await;
+    let names: Vec<String> = (0..250)
+        .map(|i| format!("{}{i:03}", ["ä", "é", "Ö", "€", "ñ", "a", "z", "ß"][i % 8]))
+        .collect();
+    let quoted: Vec<String> = names.iter().map(|n| format!("('{n}')")).collect();
+    db.exec(&format!("INSERT INTO names VALUES {}", quoted.join(",")))
+        .await;
     let values: Vec<String> = (0..3000).map(|i| format!("({i}, {i})")).collect();
     db.exec(&format!("INSERT INTO t VALUES {}", values.join(",")))
         .await;

@@ -302,6 +302,29 @@ mod tests {
     }
 
     #[test]
+    fn a_sink_entry_of_type_kafka() {
+        let c: crate::SinkConfig = toml::from_str(
+            r#"
+            type = "kafka"
+            brokers = "localhost:9092"
+            topics = ["shop.*"]
+            topic = "cdc.{table}"
+            databases = { shop = "shopdb" }
+            "#,
+        )
+        .expect("parses");
+        assert_eq!(c.type_name(), "kafka");
+        assert_eq!(c.topics(), ["shop.*"]);
+        let mut problems = Problems::new();
+        c.validate("events", &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        let unknown = toml::from_str::<crate::SinkConfig>(
+            "type = \"kafka\"\nbrokers = \"b:9092\"\ntopics = [\"*\"]\nlinger_ms = 5",
+        );
+        assert!(unknown.unwrap_err().to_string().contains("linger_ms"));
+    }
+
+    #[test]
     fn validation_reports_everything() {
         let mut c = KafkaConfig::new("", vec![]);
         c.topic = "{source}.{nope}".into();

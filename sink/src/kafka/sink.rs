@@ -87,7 +87,8 @@ impl ProducerContext for Context {
 }
 
 pub struct KafkaSink {
-    producer: Arc<ThreadedProducer<Context>>,
+    /// `None` only inside `drop`.
+    producer: Option<Arc<ThreadedProducer<Context>>>,
     shared: Shared,
     encoder: Encoder,
     template: TopicTemplate,
@@ -121,7 +122,7 @@ impl KafkaSink {
                     source: Box::new(source),
                 })?;
         Ok(KafkaSink {
-            producer: Arc::new(producer),
+            producer: Some(Arc::new(producer)),
             shared,
             encoder: Encoder::new(EncodeOptions::from_config(config)),
             fixed_topic: template.fixed().map(str::to_owned),
@@ -132,6 +133,12 @@ impl KafkaSink {
         })
     }
 
+    fn producer(&self) -> &ThreadedProducer<Context> {
+        self.producer
+            .as_deref()
+            .expect("the producer is only taken in drop")
+    }
+
     /// The first failure, then the same error again on every later call:
     /// a failed sink stays failed until the runtime replaces it.
     fn failure(&self) -> Result<()> {
@@ -139,7 +146,7 @@ impl KafkaSink {
         if let Some(e) = first {
             // Nothing queued may be delivered after a failure: a new sink
             // re-feeds from the committed offsets.
-            self.producer
+            self.producer()
                 .purge(rdkafka::producer::PurgeConfig::default().queue());
             self.shared.lock().set_failed(e.kind(), e.to_string());
             return Err(Error::component("kafka sink", e));
@@ -172,7 +179,7 @@ impl KafkaSink {
             message = message.payload(payload);
         }
         loop {
-            match self.producer.send(message) {
+            match self.producer().send(message) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     message = back;
@@ -279,6 +286,9 @@ impl Sink for KafkaSink {
 
     async fn check(&self) -> Vec<Finding> {
         let producer = self.producer.clone();
+        let Some(producer) = producer else {
+            return Vec::new();
+        };
         let brokers = self.brokers.clone();
         let fixed = self.fixed_topic.clone();
         let probe = tokio::task::spawn_blocking(move || {
@@ -289,6 +299,19 @@ impl Sink for KafkaSink {
             Err(e) => vec![Finding::fail(format!(
                 "kafka sink: the broker probe did not finish: {e}"
             ))],
+        }
+    }
+}
+
+/// Dropping the producer purges what is queued and waits up to 500ms for
+/// librdkafka to settle: do that off the async workers when there are any.
+impl Drop for KafkaSink {
+    fn drop(&mut self) {
+        let Some(producer) = self.producer.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(move || drop(producer));
         }
     }
 }

@@ -89,6 +89,11 @@ impl Collations {
         Ok(c)
     }
 
+    /// The charset name of a collation id (`utf8mb4`, `latin1`, …).
+    pub fn charset_name(&self, collation: u16) -> Option<&str> {
+        self.charset.get(&collation).map(String::as_str)
+    }
+
     pub fn charset(&self, collation: Option<u16>) -> Charset {
         types::charset_of(collation, &|id| self.charset.get(&id).cloned())
     }
@@ -449,6 +454,80 @@ impl Schemas {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn info_column(name: &str, data_type: &str, column_type: &str) -> InfoColumn {
+        InfoColumn {
+            name: name.into(),
+            data_type: data_type.into(),
+            column_type: column_type.into(),
+            nullable: false,
+            collation: None,
+            precision: None,
+            scale: None,
+            fsp: None,
+            key_position: None,
+            json: false,
+            unsigned: column_type.contains("unsigned"),
+            labels: None,
+        }
+    }
+
+    fn minimal_map(types: &[u8]) -> TableMap {
+        TableMap {
+            table_id: 1,
+            database: "d".into(),
+            table: "t".into(),
+            columns: types
+                .iter()
+                .map(|t| ColumnDef {
+                    ty: *t,
+                    meta: 0,
+                    nullable: false,
+                    name: None,
+                    unsigned: false,
+                    collation: None,
+                    labels: None,
+                    key_position: None,
+                })
+                .collect(),
+            has_names: false,
+            has_signedness: false,
+        }
+    }
+
+    #[test]
+    fn minimal_metadata_takes_names_and_signedness_from_information_schema() {
+        let table = TableId::new("d", "t");
+        let mut info = TableInfo {
+            columns: vec![
+                info_column("id", "bigint", "bigint(20) unsigned"),
+                info_column("n", "int", "int(11)"),
+            ],
+        };
+        info.columns[0].key_position = Some(0);
+        let mut schemas = Schemas::default();
+        let state = schemas
+            .from_map(&table, &minimal_map(&[ty::LONGLONG, ty::LONG]), Some(&info))
+            .unwrap();
+        assert_eq!(state.schema.columns[0].name, "id");
+        assert_eq!(
+            state.schema.columns[0].kind,
+            headwater_core::ValueKind::UInt64
+        );
+        assert_eq!(state.schema.columns[0].type_name, "bigint(20) unsigned");
+        assert_eq!(state.key, vec![0]);
+        // the same table from information_schema alone is the same schema
+        let snap = schemas.from_info(&table, &info).unwrap();
+        assert!(Arc::ptr_eq(&snap.schema, &state.schema));
+        // a table map that no longer matches information_schema is refused, naming the fix
+        let err = schemas
+            .from_map(&table, &minimal_map(&[ty::LONGLONG]), Some(&info))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("binlog_row_metadata=FULL"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn enum_labels() {

@@ -163,14 +163,50 @@ pub async fn snapshot(
             continue;
         };
         let state = schemas.from_info(table, &info)?;
+        // Key values come back as raw bytes (character_set_results = NULL);
+        // handed back as hex they are re-read in their own charset, so
+        // keyset comparisons follow the column's collation.
+        let marks: Vec<String> = state
+            .key
+            .iter()
+            .map(|i| {
+                let column = info.columns.get(*i);
+                let binary = column.is_some_and(|c| {
+                    c.collation.is_none()
+                        && matches!(
+                            c.data_type.as_str(),
+                            "binary"
+                                | "varbinary"
+                                | "tinyblob"
+                                | "blob"
+                                | "mediumblob"
+                                | "longblob"
+                        )
+                });
+                match column
+                    .and_then(|c| c.collation)
+                    .and_then(|c| schemas.collations.charset_name(c))
+                {
+                    Some(cs) if cs != "binary" => format!("CONVERT(UNHEX(?) USING {cs})"),
+                    Some(_) => "UNHEX(?)".to_owned(),
+                    None if binary => "UNHEX(?)".to_owned(),
+                    None => "?".to_owned(),
+                }
+            })
+            .collect();
         let mut after: Option<Vec<MyValue>> = None;
         let mut rows_read: u64 = 0;
         loop {
             if ctx.shutdown.is_cancelled() {
                 return Err(MySqlError::Shutdown);
             }
-            let (query, params) =
-                chunk_query(table, &state, cfg.snapshot_chunk_size, after.as_deref());
+            let (query, params) = chunk_query(
+                table,
+                &state,
+                &marks,
+                cfg.snapshot_chunk_size,
+                after.as_deref(),
+            );
             let rows = sql.rows(&query, params).await?;
             let n = rows.len();
             let mut events = Vec::with_capacity(n);
@@ -211,13 +247,28 @@ pub async fn snapshot(
             if state.key.is_empty() || n < cfg.snapshot_chunk_size as usize {
                 break;
             }
-            after = rows.last().map(|r| {
+            let next: Option<Vec<MyValue>> = rows.last().map(|r| {
                 state
                     .key
                     .iter()
-                    .map(|i| r.get(*i).cloned().unwrap_or(MyValue::NULL))
+                    .zip(&marks)
+                    .map(|(i, mark)| match r.get(*i) {
+                        // raw bytes travel as hex, so no charset conversion can touch them
+                        Some(MyValue::Bytes(b)) if mark.contains("UNHEX") => {
+                            MyValue::Bytes(hex(b).into_bytes())
+                        }
+                        Some(v) => v.clone(),
+                        None => MyValue::NULL,
+                    })
                     .collect()
             });
+            if next == after {
+                return Err(MySqlError::Schema {
+                    table: table.to_string(),
+                    reason: "snapshot chunking made no progress (the key order and the key comparison disagree); report this with the table's key definition".into(),
+                });
+            }
+            after = next;
         }
         info!(table = %table, rows = rows_read, "mysql: snapshot of table done");
     }
@@ -238,11 +289,16 @@ pub async fn snapshot(
     Ok(start)
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
 /// One chunk's SELECT: the whole table when it has no key, else the next
 /// `limit` rows after `after` in key order.
 fn chunk_query(
     table: &TableId,
     state: &TableState,
+    marks: &[String],
     limit: u32,
     after: Option<&[MyValue]>,
 ) -> (String, mysql_async::Params) {
@@ -260,7 +316,7 @@ fn chunk_query(
     let key: Vec<String> = state.key.iter().map(|i| cols[*i].clone()).collect();
     let mut params = mysql_async::Params::Empty;
     if let Some(after) = after {
-        let marks = vec!["?"; key.len()].join(", ");
+        let marks = marks.join(", ");
         query.push_str(&format!(" WHERE ({}) > ({marks})", key.join(", ")));
         params = mysql_async::Params::Positional(after.to_vec());
     }
