@@ -100,7 +100,6 @@ impl Config {
         };
         for sink in self.sinks.values_mut() {
             // Other sink types have no archive URL.
-            #[allow(irrefutable_let_patterns)]
             if let SinkConfig::Parquet(parquet) = sink {
                 if let Some(path) = parquet.url.strip_prefix("file://") {
                     if !path.starts_with('/') {

@@ -21,7 +21,6 @@ pub fn store_options_for(config: &Config, url: &str) -> StoreOptions {
         .sinks
         .values()
         .find_map(|sink| match sink {
-            #[allow(unreachable_patterns)]
             SinkConfig::Parquet(p) if url.starts_with(p.url.trim_end_matches('/')) => {
                 Some(StoreOptions::from_config(p))
             }

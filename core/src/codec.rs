@@ -265,9 +265,16 @@ impl Writer<'_> {
 
 /// Appends the encoded event to `out`.
 pub fn encode_event(event: &ChangeEvent, out: &mut Vec<u8>) {
+    encode_event_with_schema_id(event, event.schema.id(), out);
+}
+
+/// [`encode_event`] with the schema's id already known: computing it
+/// encodes and hashes the schema, which a hot loop should do once per
+/// schema, not once per event.
+pub fn encode_event_with_schema_id(event: &ChangeEvent, schema_id: SchemaId, out: &mut Vec<u8>) {
     let mut w = Writer(out);
     w.u8(EVENT_FORMAT);
-    w.u64(event.schema.id().0);
+    w.u64(schema_id.0);
     let mut flags = 0;
     if event.commit_ts.is_some() {
         flags |= F_COMMIT_TS;

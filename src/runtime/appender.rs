@@ -8,11 +8,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use headwater_core::codec::{encode_event, encode_key};
+use headwater_core::codec::{encode_event_with_schema_id, encode_key};
 use headwater_core::error::ErrorKind;
 use headwater_core::{
     Appender, ChangeEvent, CheckpointStore, Durable, Error, EventBatch, Position, Result, SchemaId,
-    SchemaRegistry, Timestamp,
+    SchemaRegistry, TableSchema, Timestamp,
 };
 use headwater_log::{AppendReceipt, Log, Record};
 use headwater_transforms::TransformChain;
@@ -75,39 +75,39 @@ impl LogAppender {
         }))
     }
 
-    /// Stores schemas this appender has not stored yet (each once; fsync).
-    async fn register_schemas(&self, events: &[ChangeEvent]) -> Result<()> {
+    /// The schema id of every event (computed once per distinct schema
+    /// of the batch), after storing the schemas this appender has not
+    /// stored yet (each once; fsync).
+    async fn register_schemas(&self, events: &[ChangeEvent]) -> Result<Vec<SchemaId>> {
+        let ids = schema_ids(events);
         let new: Vec<_> = {
             let registered = lock(&self.registered);
             let mut seen = HashSet::new();
             events
                 .iter()
-                .filter(|e| {
-                    let id = e.schema.id();
-                    !registered.contains(&id) && seen.insert(id)
-                })
-                .map(|e| e.schema.clone())
+                .zip(&ids)
+                .filter(|(_, id)| !registered.contains(*id) && seen.insert(**id))
+                .map(|(e, _)| e.schema.clone())
                 .collect()
         };
-        if new.is_empty() {
-            return Ok(());
+        if !new.is_empty() {
+            let schemas = self.schemas.clone();
+            let stored = spawn_blocking(move || {
+                new.iter()
+                    .map(|s| schemas.register(s))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await?;
+            lock(&self.registered).extend(stored);
         }
-        let schemas = self.schemas.clone();
-        let ids = spawn_blocking(move || {
-            new.iter()
-                .map(|s| schemas.register(s))
-                .collect::<Result<Vec<_>>>()
-        })
-        .await?;
-        lock(&self.registered).extend(ids);
-        Ok(())
+        Ok(ids)
     }
 
-    fn record(&self, event: &ChangeEvent) -> (String, Record) {
+    fn record(&self, event: &ChangeEvent, schema_id: SchemaId) -> (String, Record) {
         let mut key = Vec::with_capacity(16);
         encode_key(&event.key, &mut key);
         let mut value = Vec::with_capacity(256);
-        encode_event(event, &mut value);
+        encode_event_with_schema_id(event, schema_id, &mut value);
         let timestamp_ms = match event.commit_ts {
             Some(Timestamp::Micros(micros)) => micros.div_euclid(1000),
             _ => now_ms(),
@@ -132,8 +132,12 @@ impl Appender for LogAppender {
         } else {
             self.chain.apply(batch.events)?
         };
-        self.register_schemas(&events).await?;
-        let records: Vec<_> = events.iter().map(|e| self.record(e)).collect();
+        let ids = self.register_schemas(&events).await?;
+        let records: Vec<_> = events
+            .iter()
+            .zip(ids)
+            .map(|(e, id)| self.record(e, id))
+            .collect();
         self.metrics.add(
             SOURCE_EVENTS,
             &[("source", &self.source)],
@@ -164,6 +168,22 @@ impl Appender for LogAppender {
     fn durable_checkpoint(&self) -> Option<Position> {
         lock(&self.checkpoint).clone()
     }
+}
+
+/// Each event's schema id, hashing each distinct schema of the batch once.
+fn schema_ids(events: &[ChangeEvent]) -> Vec<SchemaId> {
+    let mut known: Vec<(&Arc<TableSchema>, SchemaId)> = Vec::new();
+    events
+        .iter()
+        .map(|e| match known.iter().find(|(s, _)| Arc::ptr_eq(s, &e.schema)) {
+            Some((_, id)) => *id,
+            None => {
+                let id = e.schema.id();
+                known.push((&e.schema, id));
+                id
+            }
+        })
+        .collect()
 }
 
 /// Waits for each append to become durable, in order; stores the newest
