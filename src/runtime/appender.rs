@@ -175,14 +175,16 @@ fn schema_ids(events: &[ChangeEvent]) -> Vec<SchemaId> {
     let mut known: Vec<(&Arc<TableSchema>, SchemaId)> = Vec::new();
     events
         .iter()
-        .map(|e| match known.iter().find(|(s, _)| Arc::ptr_eq(s, &e.schema)) {
-            Some((_, id)) => *id,
-            None => {
-                let id = e.schema.id();
-                known.push((&e.schema, id));
-                id
-            }
-        })
+        .map(
+            |e| match known.iter().find(|(s, _)| Arc::ptr_eq(s, &e.schema)) {
+                Some((_, id)) => *id,
+                None => {
+                    let id = e.schema.id();
+                    known.push((&e.schema, id));
+                    id
+                }
+            },
+        )
         .collect()
 }
 

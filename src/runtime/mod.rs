@@ -126,7 +126,12 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
 
     for (name, source_config) in &config.sources {
         if let SourceConfig::Postgres(pg) = source_config {
-            tokio::spawn(probe_wal_lag(name.clone(), pg.clone(), daemon.metrics.clone(), stop_sources.clone()));
+            tokio::spawn(probe_wal_lag(
+                name.clone(),
+                pg.clone(),
+                daemon.metrics.clone(),
+                stop_sources.clone(),
+            ));
         }
     }
 
@@ -183,7 +188,12 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
 }
 
 /// Every 15 s, how much WAL a PostgreSQL source's slot holds back.
-async fn probe_wal_lag(name: String, config: PostgresConfig, metrics: Arc<Metrics>, stop: CancellationToken) {
+async fn probe_wal_lag(
+    name: String,
+    config: PostgresConfig,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+) {
     let mut probe = None;
     loop {
         if probe.is_none() {
@@ -191,7 +201,9 @@ async fn probe_wal_lag(name: String, config: PostgresConfig, metrics: Arc<Metric
         }
         if let Some(p) = &probe {
             match p.lag_bytes().await {
-                Ok(Some(bytes)) => metrics.set(SOURCE_LAG_BYTES, &[("source", &name)], bytes as f64),
+                Ok(Some(bytes)) => {
+                    metrics.set(SOURCE_LAG_BYTES, &[("source", &name)], bytes as f64)
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::debug!(source = %name, error = %e, "could not read the slot's lag");
