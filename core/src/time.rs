@@ -142,7 +142,7 @@ impl fmt::Display for TimeTz {
         let sign = if self.offset_seconds < 0 { '-' } else { '+' };
         let off = self.offset_seconds.unsigned_abs();
         write!(f, "{sign}{:02}:{:02}", off / 3600, off / 60 % 60)?;
-        if off % 60 != 0 {
+        if !off.is_multiple_of(60) {
             write!(f, ":{:02}", off % 60)?;
         }
         Ok(())
@@ -169,7 +169,7 @@ impl fmt::Display for Interval {
             secs / 60 % 60,
             secs % 60
         )?;
-        if micros % 1_000_000 != 0 {
+        if !micros.is_multiple_of(1_000_000) {
             write!(f, ".{:06}", micros % 1_000_000)?;
         }
         f.write_str("S")
