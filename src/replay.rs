@@ -29,6 +29,24 @@ pub fn store_options_for(config: &Config, url: &str) -> StoreOptions {
         .unwrap_or_default()
 }
 
+/// The archive's records, `BATCH` at a time.
+async fn batches(
+    url: &str,
+    options: &StoreOptions,
+    filter: ArchiveFilter,
+) -> Result<impl futures::Stream<Item = Result<Vec<SinkRecord>>> + Unpin> {
+    let context = format!("reading the archive {url}");
+    let records = read_archive(url, options, filter)
+        .await
+        .map_err(|e| Error::component(context.clone(), e))?;
+    Ok(records.chunks(BATCH).map(move |chunk| {
+        chunk
+            .into_iter()
+            .collect::<Result<Vec<SinkRecord>, _>>()
+            .map_err(|e| Error::component(context.clone(), e))
+    }))
+}
+
 /// Streams the archive into `sink` and waits until the sink has
 /// delivered everything; returns the number of change events.
 pub async fn to_sink(
@@ -38,15 +56,9 @@ pub async fn to_sink(
     sink: &mut dyn Sink,
 ) -> Result<u64> {
     let mut count = 0;
-    let mut records = read_archive(url, options, filter)
-        .await
-        .map_err(|e| Error::component(format!("reading the archive {url}"), e))?
-        .chunks(BATCH);
-    while let Some(chunk) = records.next().await {
-        let batch = chunk
-            .into_iter()
-            .collect::<Result<Vec<SinkRecord>, _>>()
-            .map_err(|e| Error::component(format!("reading the archive {url}"), e))?;
+    let mut records = batches(url, options, filter).await?;
+    while let Some(batch) = records.next().await {
+        let batch = batch?;
         count += batch.len() as u64;
         sink.write(batch).await?;
         sink.flush(false).await?;
@@ -72,17 +84,10 @@ pub async fn to_log(
     appender: Arc<dyn Appender>,
 ) -> Result<u64> {
     let mut count = 0;
-    let mut records = read_archive(url, options, filter)
-        .await
-        .map_err(|e| Error::component(format!("reading the archive {url}"), e))?
-        .chunks(BATCH);
+    let mut records = batches(url, options, filter).await?;
     let mut pending = Vec::new();
-    while let Some(chunk) = records.next().await {
-        let events = chunk
-            .into_iter()
-            .map(|r| r.map(|r| r.event))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::component(format!("reading the archive {url}"), e))?;
+    while let Some(batch) = records.next().await {
+        let events: Vec<_> = batch?.into_iter().map(|r| r.event).collect();
         count += events.len() as u64;
         pending.push(
             appender

@@ -137,6 +137,8 @@ fn environment_overrides_the_file_and_names_the_variable() {
         &[
             ("HEADWATER_LOG__PARTITIONS", "8"),
             ("HEADWATER_LOG", "warn"),
+            // A configuration test: the endpoints are not there to probe.
+            ("HEADWATER_CHECK_OFFLINE", "1"),
         ],
     );
     assert_eq!(code, 0, "{stderr}");
