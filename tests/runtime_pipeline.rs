@@ -231,3 +231,111 @@ async fn sink_gets_everything_in_order_and_resumes_after_a_failure() {
         );
     }
 }
+
+/// Rejects every record whose key is odd, delivers the rest.
+struct Picky {
+    progress: headwater_core::Progress,
+}
+
+#[async_trait::async_trait]
+impl Sink for Picky {
+    async fn write(
+        &mut self,
+        batch: Vec<headwater_core::SinkRecord>,
+    ) -> headwater_core::Result<()> {
+        for record in batch {
+            let next_offset = record.offset + 1;
+            let (topic, partition) = (record.topic.clone(), record.partition);
+            if matches!(record.event.key[0], Value::Int64(id) if id % 2 == 1) {
+                self.progress.rejected.push(headwater_core::Rejected {
+                    record,
+                    reason: "odd keys are refused".into(),
+                });
+            }
+            self.progress.durable.push(headwater_core::DurableThrough {
+                topic,
+                partition,
+                next_offset,
+            });
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, _drain: bool) -> headwater_core::Result<()> {
+        Ok(())
+    }
+
+    fn take_progress(&mut self) -> headwater_core::Progress {
+        std::mem::take(&mut self.progress)
+    }
+
+    async fn check(&self) -> Vec<headwater_core::Finding> {
+        Vec::new()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_records_go_to_the_dead_letter_topic_and_the_sink_moves_on() {
+    let f = fixture();
+    let a = appender(&f).await;
+    a.append(transaction(1, 10)).await.unwrap().await.unwrap();
+    let factory: headwater::runtime::SinkFactory = Arc::new(|| {
+        Box::pin(async {
+            Ok(Box::new(Picky {
+                progress: Default::default(),
+            }) as Box<dyn Sink>)
+        }) as _
+    });
+    let mut task = sink_task(&f, factory);
+    task.name = "picky".into();
+    let stop = CancellationToken::new();
+    let run = tokio::spawn({
+        let stop = stop.clone();
+        async move { task.run_once(&stop).await }
+    });
+    let dlq = headwater::runtime::dead_letter_topic("picky");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let committed = |log: &Log| {
+        (0..4)
+            .map(|p| {
+                log.committed_offset("picky", "shop.public.orders", p)
+                    .unwrap_or(0)
+            })
+            .sum::<u64>()
+    };
+    while committed(&f.log) < 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sink did not move past its rejections"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    run.await.unwrap().unwrap();
+    let topic = f
+        .log
+        .topics()
+        .into_iter()
+        .find(|t| t.name == dlq)
+        .expect("a dead-letter topic");
+    let mut reasons = Vec::new();
+    for p in 0..topic.partitions {
+        let mut reader = f.log.reader(&dlq, p, 0).unwrap();
+        for record in reader.read_now(100).unwrap() {
+            let event =
+                headwater_core::codec::decode_event(&record.value, |id| f.schemas.get(id)).unwrap();
+            let Value::Int64(id) = event.key[0] else {
+                panic!()
+            };
+            assert_eq!(id % 2, 1);
+            let reason = event
+                .headers
+                .iter()
+                .find(|h| h.name == "headwater.dlq.reason")
+                .unwrap();
+            reasons.push(String::from_utf8(reason.value.clone()).unwrap());
+        }
+    }
+    assert_eq!(reasons.len(), 5, "{reasons:?}");
+    assert!(reasons.iter().all(|r| r == "odd keys are refused"));
+}
