@@ -79,6 +79,15 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
 
     let stop_sources = CancellationToken::new();
     let mut sources = JoinSet::new();
+    let parts = SourceParts {
+        log: log.clone(),
+        schemas: schemas.clone(),
+        chain,
+        checkpoints,
+        metrics: daemon.metrics.clone(),
+        data_dir: config.data_dir.clone(),
+        stop: stop_sources.clone(),
+    };
     for (name, source_config) in &config.sources {
         let supervised = Supervised {
             component: format!("source.{name}"),
@@ -86,41 +95,15 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
             metrics: daemon.metrics.clone(),
             shutdown: stop_sources.clone(),
         };
-        let (name, source_config) = (Arc::<str>::from(name.as_str()), source_config.clone());
-        let (log, schemas, chain, checkpoints, metrics, stop) = (
-            log.clone(),
-            schemas.clone(),
-            chain.clone(),
-            checkpoints.clone(),
-            daemon.metrics.clone(),
-            stop_sources.clone(),
+        let (name, source_config, parts) = (
+            Arc::<str>::from(name.as_str()),
+            source_config.clone(),
+            parts.clone(),
         );
-        let data_dir = config.data_dir.clone();
         sources.spawn(supervised.run(move || {
-            let (name, source_config, log, schemas, chain, checkpoints, metrics, stop, data_dir) = (
-                name.clone(),
-                source_config.clone(),
-                log.clone(),
-                schemas.clone(),
-                chain.clone(),
-                checkpoints.clone(),
-                metrics.clone(),
-                stop.clone(),
-                data_dir.clone(),
-            );
-            async move {
-                let source = build_source(&name, &source_config, &data_dir)?;
-                let appender =
-                    LogAppender::open(name.clone(), log, schemas, chain, checkpoints, metrics)
-                        .await?;
-                source
-                    .run(SourceContext {
-                        name,
-                        appender,
-                        shutdown: stop,
-                    })
-                    .await
-            }
+            parts
+                .clone()
+                .run_source(name.clone(), source_config.clone())
         }));
     }
 
@@ -185,6 +168,42 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
     let _ = api.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What every source attempt is built from.
+#[derive(Clone)]
+struct SourceParts {
+    log: Arc<Log>,
+    schemas: Arc<SchemaRegistry>,
+    chain: Arc<TransformChain>,
+    checkpoints: CheckpointStore,
+    metrics: Arc<Metrics>,
+    data_dir: std::path::PathBuf,
+    stop: CancellationToken,
+}
+
+impl SourceParts {
+    /// One attempt: a fresh source and appender (a failed appender stays
+    /// failed), resuming from the durable checkpoint.
+    async fn run_source(self, name: Arc<str>, config: SourceConfig) -> Result<()> {
+        let source = build_source(&name, &config, &self.data_dir)?;
+        let appender = LogAppender::open(
+            name.clone(),
+            self.log,
+            self.schemas,
+            self.chain,
+            self.checkpoints,
+            self.metrics,
+        )
+        .await?;
+        source
+            .run(SourceContext {
+                name,
+                appender,
+                shutdown: self.stop,
+            })
+            .await
+    }
 }
 
 /// Every 15 s, how much WAL a PostgreSQL source's slot holds back.
