@@ -9,7 +9,8 @@
 //!    commit timestamp) until it is durable in the log: p50 and p99.
 //!
 //! Prints peak RSS (VmHWM) of this process at the end. Needs the services
-//! of `dev/services.sh`. Run: `cargo bench --bench pipeline`.
+//! of `dev/services.sh`. Run: `cargo bench --bench pipeline`; the source
+//! connects over TCP, or over the unix socket with `HEADWATER_BENCH_SOCKET=1`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -122,6 +123,11 @@ async fn run() {
         .unwrap();
     let url = testkit::postgres_url(&db);
     let client = pg(&url).await;
+    let source_url = if std::env::var_os("HEADWATER_BENCH_SOCKET").is_some() {
+        format!("postgres://headwater:headwater@%2Fvar%2Frun%2Fpostgresql/{db}")
+    } else {
+        url.clone()
+    };
     client
         .batch_execute(
             "CREATE TABLE t (id bigint PRIMARY KEY, a int, b text, c numeric(12,2), d timestamptz, e boolean)",
@@ -132,7 +138,7 @@ async fn run() {
     let log = Log::open(&dir.path().join("log"), LogConfig::default()).unwrap();
     let schemas = Arc::new(SchemaRegistry::open(dir.path().join("schemas")).unwrap());
     let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
-    let mut config = PostgresConfig::new(url.clone(), vec!["public.t".into()]);
+    let mut config = PostgresConfig::new(source_url.clone(), vec!["public.t".into()]);
     config.snapshot = SnapshotMode::Never;
     config.slot = Some(db.clone());
     config.publication = Some(db.clone());
@@ -247,8 +253,13 @@ async fn run() {
     }
     let secs = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
+    let transport = if source_url == url {
+        "TCP"
+    } else {
+        "unix socket"
+    };
     println!(
-        "catch-up PostgreSQL → log → Parquet: {rows} rows in {secs:.2} s = {:.0} rows/s ({cpu:.1} CPU s in this process)",
+        "catch-up PostgreSQL → log → Parquet over {transport}: {rows} rows in {secs:.2} s = {:.0} rows/s ({cpu:.1} CPU s in this process)",
         rows as f64 / secs
     );
 
