@@ -101,10 +101,12 @@ fn default_max_age() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(300))
 }
 fn default_row_group_bytes() -> ByteSize {
-    ByteSize(32 << 20)
+    ByteSize(16 << 20)
 }
+/// With the row-group default this holds a row group for eight busy
+/// partitions, and keeps the whole daemon within about 200 MB.
 fn default_max_buffered_bytes() -> ByteSize {
-    ByteSize(512 << 20)
+    ByteSize(128 << 20)
 }
 fn default_multipart_threshold() -> ByteSize {
     ByteSize(16 << 20)
