@@ -105,6 +105,12 @@ fn committed(log: &Log, topic: &str) -> u64 {
 }
 
 fn main() {
+    if let Ok(filter) = std::env::var("HEADWATER_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
