@@ -216,19 +216,22 @@ async fn run() {
         }
     };
 
-    // Create the slot, then stop: the load below becomes a backlog.
+    // Create the slot, then stop: the load below becomes a backlog. The
+    // slot's row appears while CREATE_REPLICATION_SLOT still waits for its
+    // consistent point; only a streaming walsender (active, with a
+    // confirmed position) means the slot is really there.
     let stop = CancellationToken::new();
     let (s, k) = start_pipeline(stop.clone()).await;
     loop {
-        let n: i64 = admin
+        let ready: bool = admin
             .query_one(
-                "SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1",
+                "SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name = $1 AND active AND confirmed_flush_lsn IS NOT NULL",
                 &[&db],
             )
             .await
             .unwrap()
             .get(0);
-        if n == 1 {
+        if ready {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
