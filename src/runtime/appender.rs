@@ -103,7 +103,7 @@ impl LogAppender {
         Ok(ids)
     }
 
-    fn record(&self, event: &ChangeEvent, schema_id: SchemaId) -> (String, Record) {
+    fn record(&self, event: &ChangeEvent, schema_id: SchemaId, topic: String) -> (String, Record) {
         let mut key = Vec::with_capacity(16);
         encode_key(&event.key, &mut key);
         let mut value = Vec::with_capacity(256);
@@ -112,7 +112,6 @@ impl LogAppender {
             Some(Timestamp::Micros(micros)) => micros.div_euclid(1000),
             _ => now_ms(),
         };
-        let topic = topic_name(&event.topic_name());
         (
             topic,
             Record {
@@ -133,10 +132,12 @@ impl Appender for LogAppender {
             self.chain.apply(batch.events)?
         };
         let ids = self.register_schemas(&events).await?;
+        let topics = topic_names(&events);
         let records: Vec<_> = events
             .iter()
             .zip(ids)
-            .map(|(e, id)| self.record(e, id))
+            .zip(topics)
+            .map(|((e, id), topic)| self.record(e, id, topic))
             .collect();
         self.metrics.add(
             SOURCE_EVENTS,
@@ -168,6 +169,27 @@ impl Appender for LogAppender {
     fn durable_checkpoint(&self) -> Option<Position> {
         lock(&self.checkpoint).clone()
     }
+}
+
+/// Each event's topic, formatted once per distinct table (and route) of the
+/// batch rather than once per event.
+fn topic_names(events: &[ChangeEvent]) -> Vec<String> {
+    let mut known: Vec<(&ChangeEvent, String)> = Vec::new();
+    events
+        .iter()
+        .map(|e| {
+            let same =
+                |k: &&ChangeEvent| k.table == e.table && k.topic == e.topic && k.source == e.source;
+            match known.iter().find(|(k, _)| same(k)) {
+                Some((_, topic)) => topic.clone(),
+                None => {
+                    let topic = topic_name(&e.topic_name());
+                    known.push((e, topic.clone()));
+                    topic
+                }
+            }
+        })
+        .collect()
 }
 
 /// Each event's schema id, hashing each distinct schema of the batch once.
