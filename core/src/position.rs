@@ -13,9 +13,32 @@ use serde::{Deserialize, Serialize};
 pub struct Lsn(pub u64);
 
 impl fmt::Display for Lsn {
+    // By hand rather than `{:X}/{:X}`: archives format a position per row.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xFFFF_FFFF)
+        let mut hi = [0; 16];
+        let mut lo = [0; 16];
+        f.write_str(hex_upper(self.0 >> 32, 1, &mut hi))?;
+        f.write_str("/")?;
+        f.write_str(hex_upper(self.0 & 0xFFFF_FFFF, 1, &mut lo))
     }
+}
+
+/// `n` in upper-case hex, zero-padded to at least `min_digits` (≤ 16).
+pub fn hex_upper(n: u64, min_digits: usize, buf: &mut [u8; 16]) -> &str {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let min_digits = min_digits.clamp(1, buf.len());
+    let mut i = buf.len();
+    let mut rest = n;
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(rest & 0xF) as usize];
+        rest >>= 4;
+        if rest == 0 && buf.len() - i >= min_digits {
+            break;
+        }
+    }
+    // Only ASCII hex digits were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or_default()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,6 +177,19 @@ mod tests {
         assert_eq!(lsn, Lsn(0x16B3748));
         assert_eq!(lsn.to_string(), "0/16B3748");
         assert_eq!(Lsn(0x1_0000_0001).to_string(), "1/1");
+        assert_eq!(Lsn(0).to_string(), "0/0");
+        assert_eq!(Lsn(u64::MAX).to_string(), "FFFFFFFF/FFFFFFFF");
+    }
+
+    #[test]
+    fn hex_matches_the_formatter() {
+        let mut buf = [0; 16];
+        for n in [0, 1, 0xF, 0x10, 0xABCDEF, u64::MAX] {
+            for width in [0, 1, 8, 16, 40] {
+                let expected = format!("{n:0w$X}", w = width.min(16));
+                assert_eq!(hex_upper(n, width, &mut buf), expected);
+            }
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! turns prepared records into a `RecordBatch` and cannot fail on data that
 //! passed [`prepare`].
 
+use std::fmt;
 use std::sync::Arc;
 
 use arrow_array::builder::{BinaryBuilder, ListBuilder, StringBuilder, StructBuilder};
@@ -19,6 +20,7 @@ use arrow_array::{
 use arrow_buffer::{i256, NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, DataType, Fields};
 
+use headwater_core::position::hex_upper;
 use headwater_core::{
     Date, Decimal, Op, Position, Rejected, SinkRecord, Timestamp, Value, ValueKind,
 };
@@ -305,12 +307,8 @@ pub fn encode(layout: &Layout, rows: &[Prepared]) -> Result<RecordBatch, ArrowEr
     arrays.push(Arc::new(StringArray::from_iter_values(
         events().map(|e| e.op.code()),
     )));
-    arrays.push(Arc::new(StringArray::from_iter_values(
-        events().map(|e| e.position.to_string()),
-    )));
-    arrays.push(Arc::new(StringArray::from_iter_values(
-        events().map(|e| position_order(&e.position)),
-    )));
+    arrays.push(Arc::new(positions(rows, |p, out| write!(out, "{p}"))?));
+    arrays.push(Arc::new(positions(rows, write_position_order)?));
     arrays.push(Arc::new(
         PrimitiveArray::<TimestampMicrosecondType>::from_iter(
             events().map(|e| e.commit_ts.map(timestamp_micros)),
@@ -735,17 +733,45 @@ pub fn encode_values(
 
 /// The position as text that sorts in source order (see the schema table).
 pub fn position_order(position: &Position) -> String {
+    let mut out = String::with_capacity(40);
+    // Writing to a String cannot fail.
+    let _ = write_position_order(position, &mut out);
+    out
+}
+
+fn write_position_order(position: &Position, out: &mut dyn fmt::Write) -> fmt::Result {
     match position {
-        Position::Postgres(p) => format!("pg:{:016X}:{:016X}", p.commit_lsn.0, p.lsn.0),
+        Position::Postgres(p) => {
+            let (mut commit, mut lsn) = ([0; 16], [0; 16]);
+            out.write_str("pg:")?;
+            out.write_str(hex_upper(p.commit_lsn.0, 16, &mut commit))?;
+            out.write_str(":")?;
+            out.write_str(hex_upper(p.lsn.0, 16, &mut lsn))
+        }
         Position::MySql(p) => {
             let file_number: u64 = p
                 .file
                 .rsplit_once('.')
                 .and_then(|(_, n)| n.parse().ok())
                 .unwrap_or(0);
-            format!("my:{file_number:020}:{:020}", p.offset)
+            write!(out, "my:{file_number:020}:{:020}", p.offset)
         }
     }
+}
+
+/// One text per row, written straight into the array (positions are
+/// formatted for every archived row).
+fn positions(
+    rows: &[Prepared],
+    write: impl Fn(&Position, &mut dyn fmt::Write) -> fmt::Result,
+) -> Result<StringArray, ArrowError> {
+    let mut builder = StringBuilder::with_capacity(rows.len(), rows.len() * 36);
+    for row in rows {
+        write(&row.record.event.position, &mut builder)
+            .map_err(|_| invalid("formatting a position"))?;
+        builder.append_value("");
+    }
+    Ok(builder.finish())
 }
 
 /// `Op` from Debezium's code.
