@@ -26,6 +26,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use headwater_core::time::{civil_from_days, MICROS_PER_DAY};
 use headwater_core::Timestamp;
@@ -33,7 +34,7 @@ use headwater_core::Timestamp;
 use super::config::{Compression, ParquetConfig};
 use super::encode::{self, Prepared};
 use super::error::ParquetError;
-use super::schema::Layout;
+use super::schema::{col, Layout};
 
 /// Rows encoded into the Arrow writer at a time.
 const CHUNK_ROWS: usize = 8192;
@@ -81,11 +82,25 @@ impl Limits {
             .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
             .collect();
         metadata.sort_by(|a, b| a.key.cmp(&b.key));
-        WriterProperties::builder()
+        let mut builder = WriterProperties::builder()
             .set_compression(compression)
             .set_max_row_group_bytes(Some(self.row_group_bytes))
-            .set_key_value_metadata(Some(metadata))
-            .build()
+            .set_key_value_metadata(Some(metadata));
+        // A dictionary only costs CPU on columns that hold a new value in
+        // (nearly) every row: positions, offsets and the table's key.
+        let unique = [col::POSITION, col::POSITION_ORDER, col::OFFSET]
+            .into_iter()
+            .chain(
+                layout
+                    .key_indexes
+                    .iter()
+                    .map(|&i| layout.table.columns[i].name.as_str()),
+            );
+        for name in unique {
+            builder = builder
+                .set_column_dictionary_enabled(ColumnPath::new(vec![name.to_owned()]), false);
+        }
+        builder.build()
     }
 }
 
@@ -147,17 +162,29 @@ pub struct OpenFile {
     pub layout: Arc<Layout>,
     /// In a mutex only so the sink stays `Sync` (the Arrow writer is not);
     /// it is reached through `&mut self`, never locked across an await.
-    writer: Mutex<Option<ArrowWriter<Vec<u8>>>>,
+    writer: Mutex<Option<WriterState>>,
     /// Bytes of the encoded file plus the open row group, after the last
     /// encode.
     encoded_size: usize,
     pending: Vec<Prepared>,
     pending_bytes: usize,
+    /// Bytes of the chunk being encoded, if one is.
+    encoding_bytes: usize,
     pub first_offset: u64,
     pub last_offset: u64,
     pub rows: u64,
     pub opened: Instant,
     pub bucket: Bucket,
+}
+
+type Writer = ArrowWriter<Vec<u8>>;
+type Encoded = (Writer, Result<(), ParquetError>);
+
+/// The Arrow writer, idle or encoding a chunk on a blocking thread: the
+/// sink goes on decoding the next chunk meanwhile (two cores at work).
+enum WriterState {
+    Idle(Box<Writer>),
+    Encoding(tokio::task::JoinHandle<Encoded>),
 }
 
 /// A closed file, ready to upload.
@@ -186,10 +213,11 @@ impl OpenFile {
         })?;
         Ok(OpenFile {
             layout,
-            writer: Mutex::new(Some(writer)),
+            writer: Mutex::new(Some(WriterState::Idle(Box::new(writer)))),
             encoded_size: 0,
             pending: Vec::new(),
             pending_bytes: 0,
+            encoding_bytes: 0,
             first_offset: first.record.offset,
             last_offset: first.record.offset,
             rows: 0,
@@ -229,7 +257,7 @@ impl OpenFile {
     /// Bytes this file holds in memory: the encoded file so far, the open
     /// row group, and the records not yet encoded.
     pub fn size(&self) -> usize {
-        self.encoded_size + self.pending_bytes
+        self.encoded_size + self.pending_bytes + self.encoding_bytes
     }
 
     /// Adds a row; encodes a chunk when enough are buffered.
@@ -244,20 +272,17 @@ impl OpenFile {
         Ok(())
     }
 
+    /// Starts encoding the buffered rows, after the previous chunk is done.
     async fn encode_pending(&mut self, topic: &str) -> Result<(), ParquetError> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let partition = self.pending[0].record.partition;
-        let mut writer = self.take_writer().ok_or_else(|| ParquetError::Task {
-            topic: topic.to_owned(),
-            partition,
-            reason: "the file's writer was lost by an earlier failure".into(),
-        })?;
+        let mut writer = self.idle_writer(topic, partition).await?;
         let rows = std::mem::take(&mut self.pending);
-        self.pending_bytes = 0;
+        self.encoding_bytes = std::mem::take(&mut self.pending_bytes);
         let layout = self.layout.clone();
-        let (writer, result) = tokio::task::spawn_blocking(move || {
+        let encoding = tokio::task::spawn_blocking(move || {
             let result = encode::encode(&layout, &rows)
                 .map_err(|source| ParquetError::Arrow {
                     context: format!("encoding rows of {}", layout.table.table),
@@ -272,36 +297,42 @@ impl OpenFile {
                         })
                 });
             (writer, result)
-        })
-        .await
-        .map_err(|e| ParquetError::Task {
-            topic: topic.to_owned(),
-            partition,
-            reason: e.to_string(),
-        })?;
-        self.encoded_size = writer.bytes_written() + writer.memory_size();
-        *self
-            .writer
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner) = Some(writer);
-        result
+        });
+        *self.writer_slot() = Some(WriterState::Encoding(encoding));
+        Ok(())
     }
 
-    fn take_writer(&mut self) -> Option<ArrowWriter<Vec<u8>>> {
+    /// The writer, once the chunk it is encoding (if any) is written.
+    async fn idle_writer(&mut self, topic: &str, partition: u32) -> Result<Writer, ParquetError> {
+        let lost = || ParquetError::Task {
+            topic: topic.to_owned(),
+            partition,
+            reason: "the file's writer was lost by an earlier failure".into(),
+        };
+        let (writer, result) = match self.writer_slot().take().ok_or_else(lost)? {
+            WriterState::Idle(writer) => (*writer, Ok(())),
+            WriterState::Encoding(encoding) => encoding.await.map_err(|e| ParquetError::Task {
+                topic: topic.to_owned(),
+                partition,
+                reason: e.to_string(),
+            })?,
+        };
+        result?;
+        self.encoding_bytes = 0;
+        self.encoded_size = writer.bytes_written() + writer.memory_size();
+        Ok(writer)
+    }
+
+    fn writer_slot(&mut self) -> &mut Option<WriterState> {
         self.writer
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
     }
 
     /// Encodes what is left and writes the footer.
     pub async fn finish(mut self, topic: &str, partition: u32) -> Result<Finished, ParquetError> {
         self.encode_pending(topic).await?;
-        let writer = self.take_writer().ok_or_else(|| ParquetError::Task {
-            topic: topic.to_owned(),
-            partition,
-            reason: "the file's writer was lost by an earlier failure".into(),
-        })?;
+        let writer = self.idle_writer(topic, partition).await?;
         let table = self.layout.table.table.clone();
         let bytes = tokio::task::spawn_blocking(move || writer.into_inner())
             .await
