@@ -1,16 +1,24 @@
 //! End-to-end harness: PostgreSQL → log → Parquet, in one process.
 //!
-//! 1. Catch-up: `HEADWATER_BENCH_ROWS` rows (default 200,000; 1,000-row
-//!    transactions, 6 columns) are committed while the pipeline is down,
-//!    then it starts and the time until the Parquet sink has committed them
-//!    all gives rows/s.
-//! 2. Steady load: 5,000 rows/s for `HEADWATER_BENCH_STEADY_SECS` (default
-//!    10) seconds; for every row, the time from its commit (PostgreSQL's
-//!    commit timestamp) until it is durable in the log: p50 and p99.
+//! `HEADWATER_BENCH_ROWS` rows (default 200,000; 1,000-row transactions,
+//! 6 columns) are committed while two slots wait, then, one after the
+//! other, in the same run:
 //!
-//! Prints peak RSS (VmHWM) of this process at the end. Needs the services
-//! of `dev/services.sh`. Run: `cargo bench --bench pipeline`; the source
-//! connects over TCP, or over the unix socket with `HEADWATER_BENCH_SOCKET=1`.
+//! 1. Source alone: the first slot → log, no sink (the rate the Parquet
+//!    sink has to keep up with).
+//! 2. End to end: the second slot → log → Parquet sink, until the sink has
+//!    committed every row.
+//! 3. Steady load, through the same running pipeline: 5,000 rows/s for
+//!    `HEADWATER_BENCH_STEADY_SECS` (default 10) seconds; for every row,
+//!    the time from its commit (PostgreSQL's commit timestamp) until it is
+//!    durable in the log: p50 and p99.
+//! 4. Sink alone: a second Parquet sink drains that log from its start
+//!    (the rate the sink sustains on its own).
+//!
+//! Prints rows/s and CPU seconds per phase, and each phase's peak RSS
+//! (VmHWM, reset between phases). Needs the services of `dev/services.sh`. Run:
+//! `cargo bench --bench pipeline`; the source connects over TCP, or over
+//! the unix socket with `HEADWATER_BENCH_SOCKET=1`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -85,6 +93,11 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// Restarts VmHWM from the current RSS, so each phase reports its own peak.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -96,12 +109,6 @@ async fn pg(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
     tokio::spawn(conn);
     client
-}
-
-fn committed(log: &Log, topic: &str) -> u64 {
-    (0..4)
-        .map(|p| log.committed_offset("archive", topic, p).unwrap_or(0))
-        .sum()
 }
 
 fn main() {
@@ -118,6 +125,130 @@ fn main() {
         .block_on(run());
 }
 
+// The daemon's allocator (src/main.rs), so RSS and CPU are the daemon's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+const TOPIC: &str = "bench.public.t";
+
+/// What the phases share.
+struct Bench {
+    dir: tempfile::TempDir,
+    source_url: String,
+    db: String,
+    schemas: Arc<SchemaRegistry>,
+    metrics: Arc<Metrics>,
+    recording: Arc<std::sync::atomic::AtomicBool>,
+    latencies: Arc<Mutex<Vec<i64>>>,
+}
+
+impl Bench {
+    fn log(&self, name: &str) -> Arc<Log> {
+        Log::open(&self.dir.path().join(name), LogConfig::default()).unwrap()
+    }
+
+    /// The source on slot `{db}_{slot}`, appending to `log`.
+    async fn start_source(
+        &self,
+        slot: &str,
+        log: &Arc<Log>,
+        stop: &CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<()>> {
+        let inner = LogAppender::open(
+            "bench".into(),
+            log.clone(),
+            self.schemas.clone(),
+            Arc::default(),
+            // Its own checkpoints per slot: each resumes where it stopped.
+            CheckpointStore::open(self.dir.path().join(format!("checkpoints-{slot}"))).unwrap(),
+            self.metrics.clone(),
+        )
+        .await
+        .unwrap();
+        let appender = Arc::new(Timed {
+            inner,
+            latencies_us: self.latencies.clone(),
+            recording: self.recording.clone(),
+        });
+        let mut config = PostgresConfig::new(self.source_url.clone(), vec!["public.t".into()]);
+        config.snapshot = SnapshotMode::Never;
+        config.slot = Some(format!("{}_{slot}", self.db));
+        config.publication = Some(self.db.clone());
+        let source = PostgresSource::new("bench", config);
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            Box::new(source)
+                .run(SourceContext {
+                    name: "bench".into(),
+                    appender,
+                    shutdown: stop,
+                })
+                .await
+        })
+    }
+
+    /// A Parquet sink named `name` reading `log` into `{dir}/{name}`.
+    fn start_sink(
+        &self,
+        name: &str,
+        log: &Arc<Log>,
+        stop: &CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<()>> {
+        let sink_dir = self.dir.path().join(name);
+        let task = SinkTask {
+            name: name.into(),
+            topics: vec!["bench.*".into()],
+            log: log.clone(),
+            schemas: self.schemas.clone(),
+            metrics: self.metrics.clone(),
+            factory: Arc::new(move || {
+                let url = format!("file://{}", sink_dir.display());
+                Box::pin(async move {
+                    let mut c = ParquetConfig::new(url, vec!["bench.*".into()]);
+                    c.max_age = headwater_core::config::HumanDuration(Duration::from_secs(1));
+                    Ok(Box::new(ParquetSink::new(&c).await.unwrap()) as Box<dyn Sink>)
+                })
+            }),
+            tick: Duration::from_millis(200),
+        };
+        let stop = stop.clone();
+        tokio::spawn(async move { task.run_once(&stop).await })
+    }
+}
+
+/// Waits until `done` holds; prints and returns (seconds, CPU s).
+async fn timed_phase(name: &str, rows: u64, done: impl Fn() -> bool) -> (f64, f64) {
+    let started = Instant::now();
+    let cpu_before = cpu_seconds();
+    while !done() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu_before;
+    println!(
+        "{name}: {rows} rows in {secs:.2} s = {:.0} rows/s ({cpu:.1} CPU s in this process)",
+        rows as f64 / secs
+    );
+    (secs, cpu)
+}
+
+fn durable(log: &Log) -> u64 {
+    (0..4).map(|p| log.high_watermark(TOPIC, p)).sum()
+}
+
+fn committed(log: &Log, sink: &str) -> u64 {
+    (0..4)
+        .map(|p| log.committed_offset(sink, TOPIC, p).unwrap_or(0))
+        .sum()
+}
+
+async fn stop_all(stop: CancellationToken, tasks: Vec<tokio::task::JoinHandle<Result<()>>>) {
+    stop.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
 async fn run() {
     let rows = env_or("HEADWATER_BENCH_ROWS", 200_000);
     let steady_secs = env_or("HEADWATER_BENCH_STEADY_SECS", 10);
@@ -129,11 +260,13 @@ async fn run() {
         .unwrap();
     let url = testkit::postgres_url(&db);
     let client = pg(&url).await;
-    let source_url = if std::env::var_os("HEADWATER_BENCH_SOCKET").is_some() {
+    let socket = std::env::var_os("HEADWATER_BENCH_SOCKET").is_some();
+    let source_url = if socket {
         format!("postgres://headwater:headwater@%2Fvar%2Frun%2Fpostgresql/{db}")
     } else {
         url.clone()
     };
+    let transport = if socket { "unix socket" } else { "TCP" };
     client
         .batch_execute(
             "CREATE TABLE t (id bigint PRIMARY KEY, a int, b text, c numeric(12,2), d timestamptz, e boolean)",
@@ -141,104 +274,43 @@ async fn run() {
         .await
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(&dir.path().join("log"), LogConfig::default()).unwrap();
-    let schemas = Arc::new(SchemaRegistry::open(dir.path().join("schemas")).unwrap());
-    let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
-    let mut config = PostgresConfig::new(source_url.clone(), vec!["public.t".into()]);
-    config.snapshot = SnapshotMode::Never;
-    config.slot = Some(db.clone());
-    config.publication = Some(db.clone());
-    let metrics = Arc::new(Metrics::default());
-    let recording = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let bench = Bench {
+        schemas: Arc::new(SchemaRegistry::open(dir.path().join("schemas")).unwrap()),
+        dir,
+        source_url,
+        db: db.clone(),
+        metrics: Arc::new(Metrics::default()),
+        recording: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        latencies: Arc::new(Mutex::new(Vec::new())),
+    };
+    reset_peak_rss();
+    let source_log = bench.log("source-log");
+    let log = bench.log("log");
 
-    let start_pipeline = |stop: CancellationToken| {
-        let appender = {
-            let (log, schemas, checkpoints, metrics) = (
-                log.clone(),
-                schemas.clone(),
-                checkpoints.clone(),
-                metrics.clone(),
-            );
-            let (recording, latencies) = (recording.clone(), latencies.clone());
-            async move {
-                let inner = LogAppender::open(
-                    "bench".into(),
-                    log,
-                    schemas,
-                    Arc::default(),
-                    checkpoints,
-                    metrics,
+    // Create both slots, then stop: the load below becomes their backlog.
+    // A slot's row appears while CREATE_REPLICATION_SLOT still waits for
+    // its consistent point; only a streaming walsender (active, with a
+    // confirmed position) means the slot is really there.
+    for (slot, log) in [("alone", &source_log), ("e2e", &log)] {
+        let stop = CancellationToken::new();
+        let task = bench.start_source(slot, log, &stop).await;
+        let slot = format!("{db}_{slot}");
+        loop {
+            let ready: bool = admin
+                .query_one(
+                    "SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name = $1 AND active AND confirmed_flush_lsn IS NOT NULL",
+                    &[&slot],
                 )
                 .await
-                .unwrap();
-                Arc::new(Timed {
-                    inner,
-                    latencies_us: latencies,
-                    recording,
-                }) as Arc<dyn Appender>
+                .unwrap()
+                .get(0);
+            if ready {
+                break;
             }
-        };
-        let source = PostgresSource::new("bench", config.clone());
-        let sink_dir = dir.path().join("archive");
-        let task = SinkTask {
-            name: "archive".into(),
-            topics: vec!["bench.*".into()],
-            log: log.clone(),
-            schemas: schemas.clone(),
-            metrics: metrics.clone(),
-            factory: Arc::new(move || {
-                let url = format!("file://{}", sink_dir.display());
-                Box::pin(async move {
-                    let mut c = ParquetConfig::new(url, vec!["bench.*".into()]);
-                    c.max_age = headwater_core::config::HumanDuration(Duration::from_secs(1));
-                    Ok(Box::new(ParquetSink::new(&c).await.unwrap()) as Box<dyn Sink>)
-                })
-            }),
-            tick: Duration::from_millis(200),
-        };
-        async move {
-            let appender = appender.await;
-            let s = tokio::spawn({
-                let stop = stop.clone();
-                async move {
-                    Box::new(source)
-                        .run(SourceContext {
-                            name: "bench".into(),
-                            appender,
-                            shutdown: stop,
-                        })
-                        .await
-                }
-            });
-            let k = tokio::spawn(async move { task.run_once(&stop).await });
-            (s, k)
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    };
-
-    // Create the slot, then stop: the load below becomes a backlog. The
-    // slot's row appears while CREATE_REPLICATION_SLOT still waits for its
-    // consistent point; only a streaming walsender (active, with a
-    // confirmed position) means the slot is really there.
-    let stop = CancellationToken::new();
-    let (s, k) = start_pipeline(stop.clone()).await;
-    loop {
-        let ready: bool = admin
-            .query_one(
-                "SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name = $1 AND active AND confirmed_flush_lsn IS NOT NULL",
-                &[&db],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if ready {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop_all(stop, vec![task]).await;
     }
-    stop.cancel();
-    let _ = s.await;
-    let _ = k.await;
 
     println!("loading {rows} rows in 1,000-row transactions…");
     for chunk in 0..rows.div_ceil(1000) {
@@ -252,28 +324,35 @@ async fn run() {
             .unwrap();
     }
 
-    let topic = "bench.public.t";
     let stop = CancellationToken::new();
-    let started = Instant::now();
-    let cpu_before = cpu_seconds();
-    let (s, k) = start_pipeline(stop.clone()).await;
-    while committed(&log, topic) < rows {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds() - cpu_before;
-    let transport = if source_url == url {
-        "TCP"
-    } else {
-        "unix socket"
-    };
-    println!(
-        "catch-up PostgreSQL → log → Parquet over {transport}: {rows} rows in {secs:.2} s = {:.0} rows/s ({cpu:.1} CPU s in this process)",
-        rows as f64 / secs
-    );
+    let task = bench.start_source("alone", &source_log, &stop).await;
+    let (source_secs, _) = timed_phase(
+        &format!("source alone, PostgreSQL → log over {transport}"),
+        rows,
+        || durable(&source_log) >= rows,
+    )
+    .await;
+    stop_all(stop, vec![task]).await;
+    drop(source_log);
+    println!("peak RSS, source alone: {:.0} MB", peak_rss_mb());
+    reset_peak_rss();
+
+    let stop = CancellationToken::new();
+    let tasks = vec![
+        bench.start_source("e2e", &log, &stop).await,
+        bench.start_sink("archive", &log, &stop),
+    ];
+    timed_phase(
+        &format!("end to end, PostgreSQL → log → Parquet over {transport}"),
+        rows,
+        || committed(&log, "archive") >= rows,
+    )
+    .await;
 
     println!("steady load: 5,000 rows/s for {steady_secs} s…");
-    recording.store(true, std::sync::atomic::Ordering::Relaxed);
+    bench
+        .recording
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let mut next = rows + 1;
     let end = Instant::now() + Duration::from_secs(steady_secs);
@@ -289,13 +368,11 @@ async fn run() {
         next += 50;
     }
     let total = next - 1;
-    while committed(&log, topic) < total {
+    while committed(&log, "archive") < total {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    stop.cancel();
-    let _ = s.await;
-    let _ = k.await;
-    let mut l = latencies.lock().unwrap().clone();
+    stop_all(stop, tasks).await;
+    let mut l = bench.latencies.lock().unwrap().clone();
     l.sort_unstable();
     let pct = |p: f64| {
         l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
@@ -309,10 +386,30 @@ async fn run() {
         pct(0.99),
         l.len()
     );
-    println!("peak RSS of the pipeline process: {:.0} MB", peak_rss_mb());
-    let _ = admin
-        .execute("SELECT pg_drop_replication_slot($1)", &[&db])
-        .await;
+    println!("peak RSS, end to end: {:.0} MB", peak_rss_mb());
+    reset_peak_rss();
+
+    let stop = CancellationToken::new();
+    let tasks = vec![bench.start_sink("archive_alone", &log, &stop)];
+    let (sink_secs, _) = timed_phase("sink alone, log → Parquet", total, || {
+        committed(&log, "archive_alone") >= total
+    })
+    .await;
+    stop_all(stop, tasks).await;
+    println!(
+        "the Parquet sink alone runs at {:.2}× the rate of the source alone",
+        (total as f64 / sink_secs) / (rows as f64 / source_secs)
+    );
+
+    println!("peak RSS, sink alone: {:.0} MB", peak_rss_mb());
+    for slot in ["alone", "e2e"] {
+        let _ = admin
+            .execute(
+                "SELECT pg_drop_replication_slot($1)",
+                &[&format!("{db}_{slot}")],
+            )
+            .await;
+    }
     let _ = admin
         .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
         .await;
