@@ -136,7 +136,7 @@ async fn privileges(sql: &mut Sql) -> Vec<Finding> {
     need(
         has("RELOAD"),
         "RELOAD",
-        "the snapshot takes a brief global read lock with it; MariaDB can do without",
+        "snapshot_locking = \"global\" takes a brief global read lock with it; without it \"auto\" locks the captured tables instead (LOCK TABLES) on MySQL, and MariaDB needs no lock",
         false,
     );
     out

@@ -13,7 +13,8 @@ use super::conn::Sql;
 use super::error::{MySqlError, Result};
 use super::gtid::{Gtids, MariaDbGtids, MySqlGtids};
 use super::schema::{Collations, Schemas};
-use super::snapshot::{current_position, snapshot};
+use super::snapshot::snapshot;
+use super::snapshot_start::current_position;
 use super::stream::{Start, Streamer};
 
 /// Captures the configured tables of one MySQL or MariaDB server.
