@@ -4,7 +4,8 @@
 //! [`binlog`] (event bodies: format description, table map, rows v1/v2,
 //! query, xid, rotate, GTIDs, annotate, heartbeat; binary JSON); [`types`]
 //! (column values); [`schema`] (table schemas in force, information_schema);
-//! [`ddl`]; [`gtid`] (executed GTID sets); [`snapshot_start`] (the
+//! [`ddl`]; [`txbuf`] (the open transaction, spilled past a limit);
+//! [`gtid`] (executed GTID sets); [`snapshot_start`] (the
 //! consistent start: locking modes); [`snapshot`]; [`stream`] (the
 //! binlog loop); [`source`] (run loop and reconnects); [`check`].
 
@@ -20,6 +21,7 @@ pub mod snapshot;
 pub mod snapshot_start;
 pub mod source;
 pub mod stream;
+pub mod txbuf;
 pub mod types;
 
 pub use config::{MySqlConfig, ResumeBy, SnapshotLocking, SnapshotMode};
