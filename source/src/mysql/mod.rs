@@ -7,7 +7,8 @@
 //! [`ddl`]; [`txbuf`] (the open transaction, spilled past a limit);
 //! [`gtid`] (executed GTID sets); [`snapshot_start`] (the
 //! consistent start: locking modes); [`snapshot`]; [`stream`] (the
-//! binlog loop); [`source`] (run loop and reconnects); [`check`].
+//! binlog loop); [`source`] (run loop and reconnects); [`check`]; [`lag`]
+//! (binlog bytes behind, for /metrics).
 
 pub mod binlog;
 pub mod check;
@@ -16,6 +17,7 @@ pub mod conn;
 pub mod ddl;
 pub mod error;
 pub mod gtid;
+pub mod lag;
 pub mod schema;
 pub mod snapshot;
 pub mod snapshot_start;
