@@ -256,3 +256,36 @@ async fn history_under_concurrent_writers(locking: SnapshotLocking, without_relo
     }
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn mysql_snapshot_table_lock_gives_up_behind_a_long_transaction_and_is_retried() {
+    use headwater_core::error::{Classify, ErrorKind};
+    // GIVEN a transaction that wrote a captured table and stays open
+    let mut db = MySqlDb::create("hw_my_snapwait").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY)").await;
+    let mut writer = db.another().await;
+    exec(&mut writer, "START TRANSACTION").await;
+    exec(&mut writer, "INSERT INTO t VALUES (1)").await;
+    let tables = vec![TableId::new(db.name.as_str(), "t")];
+    let mut cfg = MySqlConfig::new(mysql_url(), unique_server_id(), vec![]);
+    cfg.snapshot_locking = SnapshotLocking::Tables;
+    cfg.snapshot_lock_timeout_secs = 1;
+
+    // WHEN a snapshot with table locks begins
+    let mut sql = Sql::connect(&cfg.url).await.expect("connect");
+    let err = begin(&cfg, &mut sql, &tables)
+        .await
+        .expect_err("the lock waits behind the open transaction");
+
+    // THEN it gives up after snapshot_lock_timeout_secs, and the source retries
+    assert!(err.to_string().contains("LOCK TABLES"), "{err}");
+    assert!(err.to_string().contains("Lock wait timeout"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Retry);
+    // AND once the transaction ended the lock is granted
+    exec(&mut writer, "COMMIT").await;
+    let mut sql = Sql::connect(&cfg.url).await.expect("connect");
+    let begun = begin(&cfg, &mut sql, &tables).await.expect("begun");
+    assert_eq!(begun.locking, SnapshotLocking::Tables);
+    drop(writer);
+    db.drop_db().await;
+}

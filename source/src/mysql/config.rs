@@ -23,6 +23,11 @@ pub struct MySqlConfig {
     /// it reads (see [`SnapshotLocking`]).
     #[serde(default)]
     pub snapshot_locking: SnapshotLocking,
+    /// Seconds the snapshot's lock may wait (behind a long transaction or
+    /// DDL, while writers queue behind the lock request) before it gives
+    /// up and is retried later, as Debezium's `snapshot.lock.timeout.ms`.
+    #[serde(default = "default_snapshot_lock_timeout_secs")]
+    pub snapshot_lock_timeout_secs: u32,
     /// Rows per primary-key-ordered snapshot chunk (one SELECT each).
     #[serde(default = "default_chunk_size")]
     pub snapshot_chunk_size: u32,
@@ -98,6 +103,10 @@ const fn default_heartbeat_secs() -> u32 {
     5
 }
 
+const fn default_snapshot_lock_timeout_secs() -> u32 {
+    10
+}
+
 const fn default_transaction_buffer() -> ByteSize {
     ByteSize(64 << 20)
 }
@@ -115,6 +124,7 @@ impl MySqlConfig {
             max_batch_events: default_max_batch_events(),
             heartbeat_secs: default_heartbeat_secs(),
             snapshot_locking: SnapshotLocking::default(),
+            snapshot_lock_timeout_secs: default_snapshot_lock_timeout_secs(),
             transaction_buffer: default_transaction_buffer(),
             spill_dir: None,
         }
@@ -152,6 +162,12 @@ impl MySqlConfig {
         }
         if self.max_batch_events == 0 {
             problems.add(format!("{key}.max_batch_events"), "must be at least 1");
+        }
+        if self.snapshot_lock_timeout_secs == 0 {
+            problems.add(
+                format!("{key}.snapshot_lock_timeout_secs"),
+                "must be at least 1",
+            );
         }
         if self.transaction_buffer.0 == 0 {
             problems.add(

@@ -47,6 +47,9 @@ pub struct Begun {
 /// and returns the position it corresponds to. `tables`: the captured
 /// tables (what `tables` locks).
 pub async fn begin(cfg: &MySqlConfig, sql: &mut Sql, tables: &[TableId]) -> Result<Begun> {
+    // a lock request waiting behind a long transaction makes every later
+    // writer wait too: give up early (the source retries with backoff)
+    sql.execute(&lock_timeout(cfg)).await?;
     let (start, locking) = match cfg.snapshot_locking {
         SnapshotLocking::Auto if sql.mariadb => (without_lock(sql).await?, SnapshotLocking::None),
         SnapshotLocking::Auto => match global_lock(sql).await {
@@ -72,6 +75,13 @@ pub async fn begin(cfg: &MySqlConfig, sql: &mut Sql, tables: &[TableId]) -> Resu
     };
     info!(position = %start.position_text(), locking = ?locking, "mysql: snapshot transaction open");
     Ok(Begun { start, locking })
+}
+
+fn lock_timeout(cfg: &MySqlConfig) -> String {
+    format!(
+        "SET SESSION lock_wait_timeout = {}",
+        cfg.snapshot_lock_timeout_secs.max(1)
+    )
 }
 
 fn access_denied(e: &MySqlError) -> bool {
@@ -116,6 +126,7 @@ async fn table_locks(cfg: &MySqlConfig, sql: &mut Sql, tables: &[TableId]) -> Re
         return Ok(start);
     }
     let mut lock = Sql::connect(&cfg.url).await?;
+    lock.execute(&lock_timeout(cfg)).await?;
     let list: Vec<String> = tables
         .iter()
         .map(|t| format!("{}.{} READ", ident(&t.namespace), ident(&t.name)))
