@@ -80,3 +80,53 @@ pub async fn exec(conn: &mut Conn, sql: &str) {
         .await
         .unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
 }
+
+/// A MySQL account created for one test with only the grants it lists
+/// (e.g. a replication user without RELOAD); `drop_user` removes it.
+pub struct MySqlUser {
+    pub name: String,
+    pub password: String,
+}
+
+impl MySqlUser {
+    /// `grants`: what follows `GRANT` up to `TO`, one per statement
+    /// (`"SELECT, REPLICATION SLAVE ON *.*"`).
+    pub async fn create(db: &mut MySqlDb, grants: &[&str]) -> MySqlUser {
+        let name: String = unique_name("hwu").chars().take(30).collect();
+        let user = MySqlUser {
+            name,
+            password: "pw".into(),
+        };
+        db.exec(&format!(
+            "CREATE USER {} IDENTIFIED BY '{}'",
+            user.account(),
+            user.password
+        ))
+        .await;
+        for grant in grants {
+            db.exec(&format!("GRANT {grant} TO {}", user.account()))
+                .await;
+        }
+        user
+    }
+
+    /// `'name'@'%'`, for GRANT statements.
+    pub fn account(&self) -> String {
+        format!("'{}'@'%'", self.name)
+    }
+
+    pub async fn drop_user(self, db: &mut MySqlDb) {
+        let _ = db
+            .conn
+            .query_drop(format!("DROP USER IF EXISTS {}", self.account()))
+            .await;
+    }
+}
+
+/// The test server's URL with `user`'s name and password.
+pub fn url_for(user: &MySqlUser) -> String {
+    let url = mysql_url();
+    let rest = url.strip_prefix("mysql://").unwrap_or(&url);
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("mysql://{}:{}@{host}", user.name, user.password)
+}

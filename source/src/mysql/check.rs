@@ -99,6 +99,7 @@ async fn privileges(sql: &mut Sql) -> Vec<Finding> {
             .to_ascii_uppercase(),
         Err(e) => return vec![Finding::warn(format!("cannot read the user's grants: {e}"))],
     };
+    let mariadb = sql.mariadb;
     let all = grants.contains("GRANT ALL PRIVILEGES ON *.*");
     let has = |p: &str| all || grants.contains(p);
     let mut out = Vec::new();
@@ -136,8 +137,16 @@ async fn privileges(sql: &mut Sql) -> Vec<Finding> {
     need(
         has("RELOAD"),
         "RELOAD",
-        "the snapshot takes a brief global read lock with it; MariaDB can do without",
+        "snapshot_locking = \"global\" takes a brief global read lock with it; without it \"auto\" locks the captured tables instead (LOCK TABLES) on MySQL, and MariaDB needs no lock",
         false,
     );
+    if !mariadb && !has("RELOAD") {
+        need(
+            has("LOCK TABLES"),
+            "LOCK TABLES",
+            "without RELOAD the snapshot locks the captured tables for a moment instead; GRANT LOCK TABLES ON each captured database also works",
+            false,
+        );
+    }
     out
 }

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use headwater_core::config::{glob_match, Problems};
+use headwater_core::config::{glob_match, ByteSize, Problems};
 use headwater_core::SecretUrl;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -19,6 +19,15 @@ pub struct MySqlConfig {
     /// no checkpoint, stream from the server's current binlog end.
     #[serde(default)]
     pub snapshot: SnapshotMode,
+    /// How the snapshot's start position is made consistent with the rows
+    /// it reads (see [`SnapshotLocking`]).
+    #[serde(default)]
+    pub snapshot_locking: SnapshotLocking,
+    /// Seconds the snapshot's lock may wait (behind a long transaction or
+    /// DDL, while writers queue behind the lock request) before it gives
+    /// up and is retried later, as Debezium's `snapshot.lock.timeout.ms`.
+    #[serde(default = "default_snapshot_lock_timeout_secs")]
+    pub snapshot_lock_timeout_secs: u32,
     /// Rows per primary-key-ordered snapshot chunk (one SELECT each).
     #[serde(default = "default_chunk_size")]
     pub snapshot_chunk_size: u32,
@@ -33,6 +42,37 @@ pub struct MySqlConfig {
     /// stream is reconnected after three missed beats.
     #[serde(default = "default_heartbeat_secs")]
     pub heartbeat_secs: u32,
+    /// Bytes of one transaction's row events kept in memory until its
+    /// commit; past that the rest waits in a file in `spill_dir`, so a huge
+    /// transaction passes in bounded memory.
+    #[serde(default = "default_transaction_buffer")]
+    pub transaction_buffer: ByteSize,
+    /// Where large transactions spill; default the system temp directory.
+    pub spill_dir: Option<std::path::PathBuf>,
+}
+
+/// How the snapshot pins the binlog position its rows correspond to
+/// (Debezium's `snapshot.locking.mode`, adapted).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotLocking {
+    /// MariaDB: `none` (its snapshot transaction reports its own binlog
+    /// position). MySQL: `global`, or `tables` when the user may not take
+    /// the global read lock (no RELOAD).
+    #[default]
+    Auto,
+    /// `FLUSH TABLES WITH READ LOCK` while the position is read and the
+    /// snapshot transaction starts (needs RELOAD); every write on the
+    /// server waits for that moment.
+    Global,
+    /// `LOCK TABLES … READ` on the captured tables only, on a second
+    /// connection, while the position is read and the snapshot transaction
+    /// starts (needs LOCK TABLES); writes to the captured tables wait for
+    /// that moment.
+    Tables,
+    /// No lock: the position comes from the snapshot transaction itself
+    /// (`binlog_snapshot_file` / `_position`). MariaDB only.
+    None,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -63,6 +103,14 @@ const fn default_heartbeat_secs() -> u32 {
     5
 }
 
+const fn default_snapshot_lock_timeout_secs() -> u32 {
+    10
+}
+
+const fn default_transaction_buffer() -> ByteSize {
+    ByteSize(64 << 20)
+}
+
 impl MySqlConfig {
     /// A config with the defaults for everything but the essentials.
     pub fn new(url: impl Into<String>, server_id: u32, tables: Vec<String>) -> Self {
@@ -75,6 +123,10 @@ impl MySqlConfig {
             resume_by: ResumeBy::default(),
             max_batch_events: default_max_batch_events(),
             heartbeat_secs: default_heartbeat_secs(),
+            snapshot_locking: SnapshotLocking::default(),
+            snapshot_lock_timeout_secs: default_snapshot_lock_timeout_secs(),
+            transaction_buffer: default_transaction_buffer(),
+            spill_dir: None,
         }
     }
 
@@ -110,6 +162,18 @@ impl MySqlConfig {
         }
         if self.max_batch_events == 0 {
             problems.add(format!("{key}.max_batch_events"), "must be at least 1");
+        }
+        if self.snapshot_lock_timeout_secs == 0 {
+            problems.add(
+                format!("{key}.snapshot_lock_timeout_secs"),
+                "must be at least 1",
+            );
+        }
+        if self.transaction_buffer.0 == 0 {
+            problems.add(
+                format!("{key}.transaction_buffer"),
+                "must be at least 1 byte (it is the memory one transaction may take before spilling to disk)",
+            );
         }
         if self.heartbeat_secs == 0 || self.heartbeat_secs > 3600 {
             problems.add(

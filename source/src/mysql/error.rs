@@ -79,6 +79,14 @@ pub enum MySqlError {
     #[error("shutting down")]
     Shutdown,
 
+    #[error("{op} {path} (a transaction larger than transaction_buffer): {source}; check spill_dir's free space and permissions")]
+    Spill {
+        op: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("appending to the log failed: {0}")]
     Append(#[source] headwater_core::Error),
 }
@@ -122,6 +130,7 @@ impl Classify for MySqlError {
             MySqlError::Decode { .. } | MySqlError::Config(_) | MySqlError::Shutdown => {
                 ErrorKind::Stop
             }
+            MySqlError::Spill { source, .. } => headwater_core::error::io_kind(source),
             MySqlError::Append(e) => e.kind(),
         }
     }

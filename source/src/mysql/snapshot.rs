@@ -1,75 +1,29 @@
 //! The consistent initial snapshot.
 //!
-//! A brief global read lock (`FLUSH TABLES WITH READ LOCK`) freezes the
-//! binlog while its position and GTID set are read and a consistent-snapshot
-//! transaction starts; the lock is released at once and every captured
-//! table is read inside that transaction in primary-key-ordered chunks. The
-//! rows are `Read` events at the recorded position; streaming then starts
-//! from exactly there, so snapshot and stream meet without gap or overlap.
-//!
-//! Without the RELOAD privilege (no global lock) MariaDB needs no lock at
-//! all: its consistent-snapshot transaction reports the binlog position it
-//! corresponds to (`binlog_snapshot_file` / `binlog_snapshot_position`).
+//! A consistent-snapshot transaction is opened together with the binlog
+//! position it corresponds to ([`super::snapshot_start`]: a brief global
+//! read lock, brief table locks, or MariaDB's own snapshot position), and
+//! every captured table is read inside it in primary-key-ordered chunks.
+//! The rows are `Read` events at the recorded position; streaming then
+//! starts from exactly there, so snapshot and stream meet without gap or
+//! overlap.
 
 use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use headwater_core::time::MICROS_PER_SECOND;
 use headwater_core::{
-    ChangeEvent, Decimal, EventBatch, MySqlPosition, Op, Position, SourceContext, TableId, Time,
-    Value, ValueKind,
+    ChangeEvent, Decimal, EventBatch, Op, Position, SourceContext, TableId, Time, Value, ValueKind,
 };
 use mysql_async::Value as MyValue;
 use tracing::info;
 
 use super::config::MySqlConfig;
-use super::conn::{ident, number, text, Sql};
-use super::error::{codes, MySqlError, Result};
-use super::gtid::{Gtids, MariaDbGtids, MySqlGtids};
+use super::conn::{ident, text, Sql};
+use super::error::{MySqlError, Result};
 use super::schema::{load_info, Schemas, TableState};
+use super::snapshot_start::begin;
 use super::stream::Start;
 use super::types::{self, Cell};
-
-/// The server's current binlog position and executed GTID set.
-pub async fn current_position(sql: &mut Sql) -> Result<Start> {
-    let rows = match sql.text_rows("SHOW MASTER STATUS").await {
-        Ok(rows) => rows,
-        Err(_) => sql.text_rows("SHOW BINARY LOG STATUS").await?,
-    };
-    let row = rows.first().ok_or_else(|| MySqlError::Prerequisite {
-        url: sql.url.clone(),
-        reason: "SHOW MASTER STATUS returned nothing: binary logging is off; set log_bin (and binlog_format=ROW) and restart the server".into(),
-    })?;
-    let file = row.first().and_then(text).unwrap_or_default();
-    let offset = row.get(1).and_then(number).unwrap_or(4);
-    let gtids = gtids(sql).await?;
-    Ok(Start {
-        position: MySqlPosition {
-            file,
-            offset,
-            gtid_set: gtids.as_ref().map(Gtids::to_text),
-        },
-        gtids,
-    })
-}
-
-/// The executed GTID set (`None` when MySQL runs without GTIDs).
-pub async fn gtids(sql: &mut Sql) -> Result<Option<Gtids>> {
-    if sql.mariadb {
-        let pos = sql.variable("gtid_binlog_pos").await?.unwrap_or_default();
-        return Ok(MariaDbGtids::parse(&pos).map(Gtids::MariaDb));
-    }
-    let mode = sql
-        .variable("gtid_mode")
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    if !mode.eq_ignore_ascii_case("ON") {
-        return Ok(None);
-    }
-    let executed = sql.variable("gtid_executed").await?.unwrap_or_default();
-    Ok(MySqlGtids::parse(&executed.replace('\n', "")).map(Gtids::MySql))
-}
 
 /// The captured tables that exist now.
 pub async fn captured_tables(cfg: &MySqlConfig, sql: &mut Sql) -> Result<Vec<TableId>> {
@@ -100,59 +54,7 @@ pub async fn snapshot(
     sql.execute("SET time_zone = '+00:00'").await?;
     sql.execute("SET character_set_results = NULL").await?;
     let tables = captured_tables(cfg, &mut sql).await?;
-    let start = match sql.execute("FLUSH TABLES WITH READ LOCK").await {
-        Ok(()) => {
-            let start = current_position(&mut sql).await;
-            let begun = sql
-                .execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-                .await;
-            sql.execute("UNLOCK TABLES").await?;
-            begun?;
-            start?
-        }
-        Err(MySqlError::Query {
-            source: mysql_async::Error::Server(e),
-            ..
-        }) if sql.mariadb
-            && matches!(e.code, codes::SPECIFIC_ACCESS_DENIED | codes::ACCESS_DENIED) =>
-        {
-            sql.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-                .await?;
-            let rows = sql
-                .text_rows("SHOW STATUS LIKE 'binlog_snapshot_%'")
-                .await?;
-            let status = |name: &str| {
-                rows.iter()
-                    .find(|r| r.first().and_then(text).as_deref() == Some(name))
-                    .and_then(|r| r.get(1).and_then(text))
-            };
-            let file = status("binlog_snapshot_file").unwrap_or_default();
-            let offset = status("binlog_snapshot_position")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(4);
-            let gtids = gtids(&mut sql).await?;
-            Start {
-                position: MySqlPosition {
-                    file,
-                    offset,
-                    gtid_set: gtids.as_ref().map(Gtids::to_text),
-                },
-                gtids,
-            }
-        }
-        Err(MySqlError::Query { source: mysql_async::Error::Server(e), .. })
-            if matches!(e.code, codes::SPECIFIC_ACCESS_DENIED | codes::ACCESS_DENIED) =>
-        {
-            return Err(MySqlError::Prerequisite {
-                url: sql.url.clone(),
-                reason: format!(
-                    "the snapshot needs a brief global read lock, which the user may not take ({}); GRANT RELOAD ON *.* TO the user, or set snapshot = \"never\" to stream from now on without a snapshot",
-                    e.message
-                ),
-            })
-        }
-        Err(e) => return Err(e),
-    };
+    let start = begin(cfg, &mut sql, &tables).await?.start;
     info!(position = %start.position_text(), tables = tables.len(), "mysql: snapshot started");
     let position = Position::MySql(start.position.clone());
     let mut durables = FuturesOrdered::new();

@@ -1,6 +1,7 @@
 //! [`MySqlSource`]: the run loop (snapshot or resume, stream, reconnect
 //! with backoff) behind the [`Source`] trait.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -13,8 +14,10 @@ use super::conn::Sql;
 use super::error::{MySqlError, Result};
 use super::gtid::{Gtids, MariaDbGtids, MySqlGtids};
 use super::schema::{Collations, Schemas};
-use super::snapshot::{current_position, snapshot};
+use super::snapshot::snapshot;
+use super::snapshot_start::current_position;
 use super::stream::{Start, Streamer};
+use super::txbuf::TxBufferStats;
 
 /// Captures the configured tables of one MySQL or MariaDB server.
 ///
@@ -26,15 +29,25 @@ use super::stream::{Start, Streamer};
 /// ```
 pub struct MySqlSource {
     config: MySqlConfig,
+    stats: Arc<TxBufferStats>,
 }
 
 impl MySqlSource {
     pub fn new(config: MySqlConfig) -> Self {
-        MySqlSource { config }
+        MySqlSource {
+            config,
+            stats: Arc::default(),
+        }
     }
 
     pub fn config(&self) -> &MySqlConfig {
         &self.config
+    }
+
+    /// Counters of the transaction buffer (memory high-water mark, spills),
+    /// readable while the source runs.
+    pub fn transaction_stats(&self) -> Arc<TxBufferStats> {
+        self.stats.clone()
     }
 }
 
@@ -78,7 +91,14 @@ impl MySqlSource {
                 SnapshotMode::Never => current_position(&mut sql).await?,
             },
         };
-        let mut streamer = Streamer::new(&self.config, ctx, sql, &mut schemas, &start);
+        let mut streamer = Streamer::new(
+            &self.config,
+            ctx,
+            sql,
+            &mut schemas,
+            &start,
+            self.stats.clone(),
+        );
         let result = streamer.run(&start).await;
         if let Some(appended) = streamer.appended.take() {
             *resume = Some(appended);

@@ -1,10 +1,14 @@
 //! The binlog stream: events in, whole transactions out.
 //!
-//! A transaction's changes are gathered until its XID (or COMMIT, or the
-//! end of a standalone DDL) and then appended; consecutive small
-//! transactions are coalesced into one batch while more events are already
-//! waiting. Every batch ends at a commit and carries the position after it,
-//! with the GTID set executed so far, as its checkpoint.
+//! A transaction's row events are gathered, undecoded, until its XID (or
+//! COMMIT, or the end of a standalone DDL) — in memory up to
+//! `transaction_buffer`, then in a spill file ([`super::txbuf`]) — and
+//! then decoded and appended; consecutive small transactions are coalesced
+//! into one batch while more events are already waiting. A transaction of
+//! more than `max_batch_events` rows is appended in several batches; only
+//! a batch that ends at a commit carries a checkpoint (the position after
+//! that commit, with the GTID set executed so far), so a restart goes back
+//! to the last commit whole in the log.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +35,7 @@ use super::ddl;
 use super::error::{codes, MySqlError, Result};
 use super::gtid::Gtids;
 use super::schema::{load_info, Schemas, TableInfo, TableState};
+use super::txbuf::{RowsEvent, TxBuffer, TxBufferStats};
 
 /// Where to start and what has been executed up to there.
 #[derive(Clone, Debug)]
@@ -54,7 +59,11 @@ pub struct Streamer<'a> {
     file: String,
     post_header_lens: Vec<u8>,
     gtids: Option<Gtids>,
+    /// The open transaction's row events, undecoded.
+    tx_rows: TxBuffer,
+    /// Its already-built events (TRUNCATE).
     tx_events: Vec<ChangeEvent>,
+    stats: Arc<TxBufferStats>,
     tx_gtid: Option<PendingGtid>,
     tx_open: bool,
     tx_id: Option<u64>,
@@ -158,7 +167,10 @@ impl<'a> Streamer<'a> {
         sql: Sql,
         schemas: &'a mut Schemas,
         start: &Start,
+        stats: Arc<TxBufferStats>,
     ) -> Self {
+        let spill_dir = cfg.spill_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let limit = usize::try_from(cfg.transaction_buffer.0).unwrap_or(usize::MAX);
         Streamer {
             cfg,
             ctx,
@@ -169,7 +181,9 @@ impl<'a> Streamer<'a> {
             file: start.position.file.clone(),
             post_header_lens: Vec::new(),
             gtids: start.gtids.clone(),
+            tx_rows: TxBuffer::new(limit, spill_dir, stats.clone()),
             tx_events: Vec::new(),
+            stats,
             tx_gtid: None,
             tx_open: false,
             tx_id: None,
@@ -381,24 +395,25 @@ impl<'a> Streamer<'a> {
                 let first = ddl::first_word(&sql);
                 match first.as_str() {
                     "begin" | "xa" | "savepoint" => self.tx_open = true,
-                    "commit" => self.commit(end),
+                    "commit" => self.commit(end).await?,
                     "rollback" => self.rollback(),
                     _ if self.tx_open => {}
                     _ => {
                         self.on_ddl(&database, &sql, start, header.timestamp())
                             .await?;
-                        self.commit(end);
+                        self.commit(end).await?;
                     }
                 }
             }
-            Event::Xid { .. } => self.commit(end),
+            Event::Xid { .. } => self.commit(end).await?,
             Event::TableMap(map) => self.on_table_map(map).await?,
             Event::Rows {
                 kind,
                 table_id,
                 body,
             } => {
-                self.on_rows(kind, table_id, body, start, header.timestamp())?;
+                self.on_rows(kind, table_id, body, start, header.timestamp())
+                    .await?;
             }
             Event::Annotate | Event::Heartbeat | Event::Other(_) => {}
         }
@@ -448,7 +463,8 @@ impl<'a> Streamer<'a> {
         Ok(())
     }
 
-    fn on_rows(
+    /// Keeps a captured table's rows event, undecoded, for the commit.
+    async fn on_rows(
         &mut self,
         kind: RowsKind,
         table_id: u64,
@@ -470,22 +486,38 @@ impl<'a> Streamer<'a> {
                 ))
             }
         };
-        let rows = decode_rows(kind, body, &state.cells).map_err(|e| MySqlError::Decode {
-            event: format!("rows of {}", state.schema.table),
-            position: self.here(start),
-            source: e,
-        })?;
-        let op = match kind {
+        self.tx_rows
+            .push(RowsEvent {
+                table: state,
+                kind,
+                offset: start,
+                timestamp: ts,
+                body: body.to_vec(),
+            })
+            .await
+    }
+
+    /// Decodes a committed rows event into `pending`.
+    fn decode_rows_event(&mut self, event: RowsEvent, tx_id: Option<u64>) -> Result<()> {
+        let state = event.table;
+        let rows =
+            decode_rows(event.kind, &event.body, &state.cells).map_err(|e| MySqlError::Decode {
+                event: format!("rows of {}", state.schema.table),
+                position: self.here(event.offset),
+                source: e,
+            })?;
+        let op = match event.kind {
             RowsKind::Write => Op::Insert,
             RowsKind::Update => Op::Update,
             RowsKind::Delete => Op::Delete,
         };
         let position = Position::MySql(MySqlPosition {
             file: self.file.clone(),
-            offset: start,
+            offset: event.offset,
             gtid_set: None,
         });
-        let commit_ts = Some(Timestamp::Micros(i64::from(ts) * 1_000_000));
+        let commit_ts = Some(Timestamp::Micros(i64::from(event.timestamp) * 1_000_000));
+        self.pending.reserve(rows.len());
         for row in rows {
             let image = row.after.as_ref().or(row.before.as_ref());
             let key = image
@@ -497,7 +529,7 @@ impl<'a> Streamer<'a> {
                         .collect()
                 })
                 .unwrap_or_default();
-            self.tx_events.push(ChangeEvent {
+            self.pending.push(ChangeEvent {
                 source: self.ctx.name.clone(),
                 table: state.schema.table.clone(),
                 op,
@@ -506,7 +538,7 @@ impl<'a> Streamer<'a> {
                 after: row.after,
                 position: position.clone(),
                 commit_ts,
-                tx_id: self.tx_id,
+                tx_id,
                 schema: state.schema.clone(),
                 topic: None,
                 headers: Vec::new(),
@@ -555,13 +587,17 @@ impl<'a> Streamer<'a> {
     }
 
     fn rollback(&mut self) {
+        self.tx_rows.clear();
         self.tx_events.clear();
         self.tx_gtid = None;
         self.tx_open = false;
         self.tx_id = None;
     }
 
-    fn commit(&mut self, end: u64) {
+    /// The transaction ends at `end`: its events join `pending` (decoded
+    /// now; appended in parts of `max_batch_events` when it is large), or
+    /// are dropped when the log already has it.
+    async fn commit(&mut self, end: u64) -> Result<()> {
         match (self.tx_gtid.take(), &mut self.gtids) {
             (
                 Some(PendingGtid::MariaDb {
@@ -579,15 +615,32 @@ impl<'a> Streamer<'a> {
             offset: end,
             gtid_set: self.gtids.as_ref().map(Gtids::to_text),
         };
+        let tx_id = self.tx_id.take();
+        self.tx_open = false;
         let events = std::mem::take(&mut self.tx_events);
+        let mut replay = self.tx_rows.take().await?;
         let already = self.skip_until.as_ref().is_some_and(|s| checkpoint <= *s);
         if !already {
             self.skip_until = None;
+            while let Some(event) = replay.next(&self.stats).await? {
+                self.decode_rows_event(event, tx_id)?;
+                if self.pending.len() >= self.cfg.max_batch_events {
+                    self.flush_partial().await?;
+                }
+            }
             self.pending.extend(events);
         }
         self.pending_checkpoint = Some(checkpoint);
-        self.tx_open = false;
-        self.tx_id = None;
+        Ok(())
+    }
+
+    /// Appends `pending` in the middle of a large transaction: the batch
+    /// carries the checkpoint of the transactions complete before it, if
+    /// any, never one inside the open transaction.
+    async fn flush_partial(&mut self) -> Result<()> {
+        let checkpoint = self.pending_checkpoint.take();
+        let events = std::mem::take(&mut self.pending);
+        self.send(events, checkpoint).await
     }
 
     /// Appends what has been committed. `idle`: the stream has nothing
@@ -602,9 +655,19 @@ impl<'a> Streamer<'a> {
         {
             return Ok(());
         }
+        let events = std::mem::take(&mut self.pending);
+        self.pending_checkpoint = None;
+        self.send(events, Some(checkpoint)).await
+    }
+
+    async fn send(
+        &mut self,
+        events: Vec<ChangeEvent>,
+        checkpoint: Option<MySqlPosition>,
+    ) -> Result<()> {
         let batch = EventBatch {
-            events: std::mem::take(&mut self.pending),
-            checkpoint: Some(Position::MySql(checkpoint.clone())),
+            events,
+            checkpoint: checkpoint.clone().map(Position::MySql),
         };
         let durable = self
             .ctx
@@ -613,8 +676,9 @@ impl<'a> Streamer<'a> {
             .await
             .map_err(MySqlError::Append)?;
         self.durables.push_back(durable);
-        self.appended = Some(checkpoint);
-        self.pending_checkpoint = None;
+        if let Some(checkpoint) = checkpoint {
+            self.appended = Some(checkpoint);
+        }
         self.last_append = Instant::now();
         while let Some(Some(done)) = self.durables.next().now_or_never() {
             done.map_err(MySqlError::Append)?;
