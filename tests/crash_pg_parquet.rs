@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
-use common::{Daemon, TestDb};
+use common::{wait_for, Daemon, TestDb};
 
 const KILLS: usize = 10;
 const TABLES: [&str; 3] = ["accounts", "orders", "events"];
@@ -225,21 +225,6 @@ max_age = "1s"
     let path = dir.join("headwater.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !f().await {
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Every table row of the archive, read by DuckDB, as JSON lines.

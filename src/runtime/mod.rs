@@ -4,6 +4,7 @@
 
 mod appender;
 mod build;
+mod lag;
 mod sink_task;
 mod supervisor;
 
@@ -16,8 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use headwater_core::{CheckpointStore, Error, Result, SchemaRegistry, SourceContext};
 use headwater_log::Log;
-use headwater_source::postgres::lag::LagProbe;
-use headwater_source::postgres::PostgresConfig;
 use headwater_source::SourceConfig;
 use headwater_transforms::TransformChain;
 
@@ -27,7 +26,7 @@ pub use sink_task::{dead_letter_topic, SinkFactory, SinkTask};
 
 use crate::config::Config;
 use crate::health::Health;
-use crate::metrics::{Metrics, SOURCE_LAG_BYTES};
+use crate::metrics::Metrics;
 use supervisor::Supervised;
 
 /// How long each shutdown step may take before the daemon gives up on it.
@@ -108,14 +107,13 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
     }
 
     for (name, source_config) in &config.sources {
-        if let SourceConfig::Postgres(pg) = source_config {
-            tokio::spawn(probe_wal_lag(
-                name.clone(),
-                pg.clone(),
-                daemon.metrics.clone(),
-                stop_sources.clone(),
-            ));
-        }
+        tokio::spawn(lag::probe_lag(
+            name.clone(),
+            source_config.clone(),
+            parts.checkpoints.clone(),
+            daemon.metrics.clone(),
+            stop_sources.clone(),
+        ));
     }
 
     let stop_sinks = CancellationToken::new();
@@ -203,37 +201,6 @@ impl SourceParts {
                 shutdown: self.stop,
             })
             .await
-    }
-}
-
-/// Every 15 s, how much WAL a PostgreSQL source's slot holds back.
-async fn probe_wal_lag(
-    name: String,
-    config: PostgresConfig,
-    metrics: Arc<Metrics>,
-    stop: CancellationToken,
-) {
-    let mut probe = None;
-    loop {
-        if probe.is_none() {
-            probe = LagProbe::connect(&name, &config).await.ok();
-        }
-        if let Some(p) = &probe {
-            match p.lag_bytes().await {
-                Ok(Some(bytes)) => {
-                    metrics.set(SOURCE_LAG_BYTES, &[("source", &name)], bytes as f64)
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(source = %name, error = %e, "could not read the slot's lag");
-                    probe = None;
-                }
-            }
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(15)) => {}
-            () = stop.cancelled() => return,
-        }
     }
 }
 

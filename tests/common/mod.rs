@@ -209,3 +209,19 @@ pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().to_owned();
     (dir, path)
 }
+
+/// Polls `f` every 100 ms until it holds; panics after `deadline`.
+pub async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !f().await {
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
