@@ -188,7 +188,7 @@ impl Streamer {
 
     async fn handle(&mut self, wal: WalMessage) -> PgResult<()> {
         let in_stream = self.stream_xid.is_some();
-        let (message, xid) = decode(wal.data.clone(), in_stream).map_err(|e| PgError::Decode {
+        let (message, xid) = decode(&wal.data, in_stream).map_err(|e| PgError::Decode {
             lsn: wal.lsn,
             reason: e.0,
         })?;
@@ -200,7 +200,7 @@ impl Streamer {
                     Buffered {
                         lsn: wal.lsn,
                         xid: sub,
-                        data: wal.data,
+                        data: wal.data.clone(),
                     },
                 )
                 .await;
@@ -269,7 +269,7 @@ impl Streamer {
                         xid: None,
                         origin: None,
                     };
-                    let event = self.decoder.message(false, &prefix, &content, &ctx, lsn);
+                    let event = self.decoder.message(false, &prefix, content, &ctx, lsn);
                     self.batcher.push(event).await?;
                     self.batcher.commit(commit_position(lsn), lsn);
                 }
@@ -296,7 +296,12 @@ impl Streamer {
     }
 
     /// A data message of a transaction being kept: events to the batcher.
-    async fn apply(&mut self, message: LogicalMessage, ctx: &TxContext, lsn: Lsn) -> PgResult<()> {
+    async fn apply(
+        &mut self,
+        message: LogicalMessage<'_>,
+        ctx: &TxContext,
+        lsn: Lsn,
+    ) -> PgResult<()> {
         match message {
             LogicalMessage::Relation(relation) => {
                 self.decoder.on_relation(&self.client, &relation).await?
@@ -326,7 +331,7 @@ impl Streamer {
             } if prefix != HEARTBEAT_PREFIX => {
                 let event = self
                     .decoder
-                    .message(transactional, &prefix, &content, ctx, lsn);
+                    .message(transactional, &prefix, content, ctx, lsn);
                 self.batcher.push(event).await?;
             }
             // Type messages: types are resolved from the catalog instead.
@@ -360,7 +365,7 @@ impl Streamer {
         self.decoder.begin_replay();
         let result = async {
             while let Some(buffered) = replay.next().await? {
-                let (message, _) = decode(buffered.data, true).map_err(|e| PgError::Decode {
+                let (message, _) = decode(&buffered.data, true).map_err(|e| PgError::Decode {
                     lsn: buffered.lsn,
                     reason: e.0,
                 })?;
