@@ -20,6 +20,9 @@ pub struct Ack {
 pub struct Batcher {
     appender: Arc<dyn Appender>,
     max_events: usize,
+    /// Keeps its capacity: each batch is moved out into a vector of its
+    /// exact size (growing a fresh one per batch copied every event again
+    /// and again; handing over this one would hand over its spare room).
     events: Vec<ChangeEvent>,
     /// How many of `events` belong to complete transactions.
     committed_len: usize,
@@ -46,7 +49,7 @@ impl Batcher {
         if self.events.len() >= self.max_events {
             // Ends inside a transaction: no checkpoint, but the complete
             // transactions in it may still be acknowledged.
-            let events = std::mem::take(&mut self.events);
+            let events: Vec<ChangeEvent> = self.events.drain(..).collect();
             self.committed_len = 0;
             self.checkpoint = None;
             let flush = self.flush_lsn.take();
@@ -85,8 +88,7 @@ impl Batcher {
         if self.committed_len == 0 && self.checkpoint.is_none() && self.flush_lsn.is_none() {
             return Ok(());
         }
-        let rest = self.events.split_off(self.committed_len);
-        let events = std::mem::replace(&mut self.events, rest);
+        let events: Vec<ChangeEvent> = self.events.drain(..self.committed_len).collect();
         self.committed_len = 0;
         let checkpoint = self.checkpoint.take();
         let flush = self.flush_lsn.take();

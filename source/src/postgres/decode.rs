@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 
 use crate::postgres::error::{PgError, PgResult};
 use crate::postgres::pgoutput::{
-    Relation, TupleField, TRUNCATE_CASCADE, TRUNCATE_RESTART_IDENTITY,
+    Relation, Tuple, TupleField, TRUNCATE_CASCADE, TRUNCATE_RESTART_IDENTITY,
 };
 use crate::postgres::types::catalog::{describe, RelInfo};
 use crate::postgres::types::{binary, text, PgType, TypeCache};
@@ -122,7 +122,7 @@ impl Decoder {
     }
 
     /// One tuple to a row aligned with the schema's columns.
-    pub fn row(info: &RelInfo, fields: &[TupleField<'_>], lsn: Lsn) -> PgResult<Vec<Value>> {
+    pub fn row(info: &RelInfo, fields: Tuple<'_>, lsn: Lsn) -> PgResult<Vec<Value>> {
         if fields.len() != info.types.len() {
             return Err(PgError::Decode {
                 lsn,
@@ -160,6 +160,12 @@ impl Decoder {
                     info.schema.columns[i].type_name
                 ),
             })?);
+        }
+        if row.len() != fields.len() {
+            return Err(PgError::Decode {
+                lsn,
+                reason: format!("a tuple of table {} is malformed", info.schema.table),
+            });
         }
         Ok(row)
     }
@@ -215,7 +221,7 @@ impl Decoder {
     pub fn insert(
         &self,
         rel: u32,
-        new: &[TupleField<'_>],
+        new: Tuple<'_>,
         tx: &TxContext,
         lsn: Lsn,
     ) -> PgResult<ChangeEvent> {
@@ -229,15 +235,15 @@ impl Decoder {
     pub fn update(
         &self,
         rel: u32,
-        old: Option<&(u8, Vec<TupleField<'_>>)>,
-        new: &[TupleField<'_>],
+        old: Option<(u8, Tuple<'_>)>,
+        new: Tuple<'_>,
         tx: &TxContext,
         lsn: Lsn,
     ) -> PgResult<ChangeEvent> {
         let info = self.relation(rel).ok_or_else(|| self.missing(rel, lsn))?;
         let after = Self::row(info, new, lsn)?;
         let before = match old {
-            Some((kind, fields)) => Some(self.old_row(info, *kind, fields, lsn)?),
+            Some((kind, fields)) => Some(self.old_row(info, kind, fields, lsn)?),
             None => None,
         };
         Ok(self.event(info, Op::Update, tx, lsn, before, Some(after)))
@@ -246,12 +252,12 @@ impl Decoder {
     pub fn delete(
         &self,
         rel: u32,
-        old: &(u8, Vec<TupleField<'_>>),
+        old: (u8, Tuple<'_>),
         tx: &TxContext,
         lsn: Lsn,
     ) -> PgResult<ChangeEvent> {
         let info = self.relation(rel).ok_or_else(|| self.missing(rel, lsn))?;
-        let before = self.old_row(info, old.0, &old.1, lsn)?;
+        let before = self.old_row(info, old.0, old.1, lsn)?;
         Ok(self.event(info, Op::Delete, tx, lsn, Some(before), None))
     }
 
@@ -261,7 +267,7 @@ impl Decoder {
         &self,
         info: &RelInfo,
         kind: u8,
-        fields: &[TupleField<'_>],
+        fields: Tuple<'_>,
         lsn: Lsn,
     ) -> PgResult<Vec<Value>> {
         let mut row = Self::row(info, fields, lsn)?;

@@ -21,6 +21,99 @@ pub enum TupleField<'a> {
     Binary(&'a [u8]),
 }
 
+/// The columns of one tuple: checked when its message is decoded, then
+/// read in place (no vector per row).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tuple<'a> {
+    count: usize,
+    data: &'a [u8],
+}
+
+impl<'a> Tuple<'a> {
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn iter(&self) -> TupleIter<'a> {
+        TupleIter {
+            left: self.count,
+            data: self.data,
+        }
+    }
+}
+
+pub struct TupleIter<'a> {
+    left: usize,
+    data: &'a [u8],
+}
+
+impl<'a> Iterator for TupleIter<'a> {
+    type Item = TupleField<'a>;
+
+    fn next(&mut self) -> Option<TupleField<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // Checked when decoded; were a field malformed, the tuple would
+        // just end early (and be reported short by its consumer).
+        match field(&mut self.data) {
+            Ok(field) => Some(field),
+            Err(_) => {
+                self.left = 0;
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
+    }
+}
+
+/// One tuple column from the front of `buf`.
+fn field<'a>(buf: &mut &'a [u8]) -> Result<TupleField<'a>> {
+    let (&kind, rest) = buf
+        .split_first()
+        .ok_or_else(|| DecodeError("message ends inside tuple column kind".into()))?;
+    *buf = rest;
+    match kind {
+        b'n' => Ok(TupleField::Null),
+        b'u' => Ok(TupleField::Unchanged),
+        b't' | b'b' => {
+            let (len, rest) = buf.split_first_chunk::<4>().ok_or_else(|| {
+                DecodeError(format!(
+                    "message ends inside column length (needs 4 bytes, has {})",
+                    buf.len()
+                ))
+            })?;
+            let len = i32::from_be_bytes(*len);
+            let len = usize::try_from(len)
+                .map_err(|_| DecodeError(format!("negative column length {len}")))?;
+            if rest.len() < len {
+                return Err(DecodeError(format!(
+                    "message ends inside column value (needs {len} bytes, has {})",
+                    rest.len()
+                )));
+            }
+            let (data, rest) = rest.split_at(len);
+            *buf = rest;
+            Ok(if kind == b't' {
+                TupleField::Text(data)
+            } else {
+                TupleField::Binary(data)
+            })
+        }
+        other => Err(DecodeError(format!(
+            "unknown tuple column kind {other:#04x}"
+        ))),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct RelationColumn {
     /// Part of the replica identity (key).
@@ -69,17 +162,17 @@ pub enum LogicalMessage<'a> {
     },
     Insert {
         rel: u32,
-        new: Vec<TupleField<'a>>,
+        new: Tuple<'a>,
     },
     Update {
         rel: u32,
         /// `K` (key only) or `O` (full old row), when sent.
-        old: Option<(u8, Vec<TupleField<'a>>)>,
-        new: Vec<TupleField<'a>>,
+        old: Option<(u8, Tuple<'a>)>,
+        new: Tuple<'a>,
     },
     Delete {
         rel: u32,
-        old: (u8, Vec<TupleField<'a>>),
+        old: (u8, Tuple<'a>),
     },
     Truncate {
         options: u8,
@@ -166,37 +259,21 @@ impl<'a> Reader<'a> {
         self.buf = tail;
         Ok(head)
     }
-    fn tuple(&mut self) -> Result<Vec<TupleField<'a>>> {
+    fn tuple(&mut self) -> Result<Tuple<'a>> {
         let count = self.i16("tuple column count")?;
         let count = usize::try_from(count)
             .map_err(|_| DecodeError(format!("negative tuple column count {count}")))?;
-        // Each column takes at least one byte: a cheap bound on allocation.
+        // Each column takes at least one byte.
         self.need(count, "tuple data")?;
-        let mut fields = Vec::with_capacity(count);
+        let start = self.buf;
         for _ in 0..count {
-            let field = match self.u8("tuple column kind")? {
-                b'n' => TupleField::Null,
-                b'u' => TupleField::Unchanged,
-                kind @ (b't' | b'b') => {
-                    let len = self.i32("column length")?;
-                    let len = usize::try_from(len)
-                        .map_err(|_| DecodeError(format!("negative column length {len}")))?;
-                    let data = self.bytes(len, "column value")?;
-                    if kind == b't' {
-                        TupleField::Text(data)
-                    } else {
-                        TupleField::Binary(data)
-                    }
-                }
-                other => {
-                    return Err(DecodeError(format!(
-                        "unknown tuple column kind {other:#04x}"
-                    )))
-                }
-            };
-            fields.push(field);
+            field(&mut self.buf)?;
         }
-        Ok(fields)
+        let used = start.len() - self.buf.len();
+        Ok(Tuple {
+            count,
+            data: &start[..used],
+        })
     }
 }
 
@@ -374,12 +451,14 @@ mod tests {
         msg.extend(tuple(&[Some(b"42"), None]));
         let (m, xid) = decode(&msg, false).unwrap();
         assert_eq!(xid, None);
+        let LogicalMessage::Insert { rel, new } = m else {
+            panic!("not an insert: {m:?}");
+        };
+        assert_eq!(rel, 16384);
+        assert_eq!(new.len(), 2);
         assert_eq!(
-            m,
-            LogicalMessage::Insert {
-                rel: 16384,
-                new: vec![TupleField::Text(b"42"), TupleField::Null]
-            }
+            new.iter().collect::<Vec<_>>(),
+            [TupleField::Text(b"42"), TupleField::Null]
         );
         let mut streamed = vec![b'I'];
         streamed.extend_from_slice(&77u32.to_be_bytes());

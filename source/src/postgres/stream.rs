@@ -307,15 +307,15 @@ impl Streamer {
                 self.decoder.on_relation(&self.client, &relation).await?
             }
             LogicalMessage::Insert { rel, new } => {
-                let event = self.decoder.insert(rel, &new, ctx, lsn)?;
+                let event = self.decoder.insert(rel, new, ctx, lsn)?;
                 self.batcher.push(event).await?;
             }
             LogicalMessage::Update { rel, old, new } => {
-                let event = self.decoder.update(rel, old.as_ref(), &new, ctx, lsn)?;
+                let event = self.decoder.update(rel, old, new, ctx, lsn)?;
                 self.batcher.push(event).await?;
             }
             LogicalMessage::Delete { rel, old } => {
-                let event = self.decoder.delete(rel, &old, ctx, lsn)?;
+                let event = self.decoder.delete(rel, old, ctx, lsn)?;
                 self.batcher.push(event).await?;
             }
             LogicalMessage::Truncate { options, rels } => {
