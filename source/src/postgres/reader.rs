@@ -99,6 +99,10 @@ async fn pump(
 ) -> PgResult<()> {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Made once, not per read: each new one registers under a lock.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
+    let mut notified = Box::pin(notify.notified());
     let mut received = stream.conn.received;
     // Over a unix socket the server's send buffer holds only a few hundred
     // messages: waiting would stall the server, so read as data comes.
@@ -109,14 +113,18 @@ async fn pump(
         if got >= BUSY_READ && pace {
             tokio::select! {
                 biased;
-                _ = stop.cancelled() => return Ok(()),
+                _ = &mut stopped => return Ok(()),
                 _ = tokio::time::sleep(PACE) => {}
             }
         }
         let first = tokio::select! {
             biased;
-            _ = stop.cancelled() => return Ok(()),
-            _ = notify.notified() => { status.send(stream, false).await?; continue; }
+            _ = &mut stopped => return Ok(()),
+            _ = &mut notified => {
+                notified.set(notify.notified());
+                status.send(stream, false).await?;
+                continue;
+            }
             _ = tick.tick() => { status.send(stream, false).await?; continue; }
             message = stream.recv() => message?,
         };
@@ -163,12 +171,15 @@ async fn pump(
         loop {
             tokio::select! {
                 biased;
-                _ = stop.cancelled() => return Ok(()),
+                _ = &mut stopped => return Ok(()),
                 permit = tx.reserve() => match permit {
                     Ok(permit) => { permit.send(Ok(chunk)); break; }
                     Err(_) => return Ok(()),
                 },
-                _ = notify.notified() => status.send(stream, false).await?,
+                _ = &mut notified => {
+                    notified.set(notify.notified());
+                    status.send(stream, false).await?;
+                }
                 // Back-pressured: the server's keepalive requests wait
                 // unread behind the data, so answer them in advance.
                 _ = tick.tick() => status.send(stream, true).await?,

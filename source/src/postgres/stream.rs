@@ -117,11 +117,17 @@ impl Streamer {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
         let mut flush_at: Option<tokio::time::Instant> = None;
+        // Made once, not per message chunk: each new timer or cancellation
+        // future registers (and on drop deregisters) under a lock.
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         let result: PgResult<()> = async {
             loop {
                 tokio::select! {
                     biased;
-                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = &mut cancelled => return Ok(()),
                     done = &mut acker.0 => {
                         return match done {
                             Ok(Err(e)) => Err(e),
@@ -137,13 +143,15 @@ impl Streamer {
                                 streamer.batcher.flush_committed().await?;
                                 flush_at = None;
                             } else if flush_at.is_none() && streamer.batcher.has_committed() {
-                                flush_at = Some(tokio::time::Instant::now() + LINGER);
+                                let at = tokio::time::Instant::now() + LINGER;
+                                linger.as_mut().reset(at);
+                                flush_at = Some(at);
                             }
                         }
                         Some(Err(e)) => return Err(e),
                         None => return Err(PgError::Cancelled),
                     },
-                    _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {
+                    _ = &mut linger, if flush_at.is_some() => {
                         streamer.batcher.flush_committed().await?;
                         flush_at = None;
                     }
