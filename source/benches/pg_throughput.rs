@@ -5,8 +5,10 @@
 //! pgoutput slots created before the load. Then, one after the other, over
 //! TCP and over the unix socket: `pg_recvlogical --no-loop -f /dev/null`
 //! reads one slot to the end of the load, and Headwater's source reads
-//! another into a counting appender. Prints rows/s, the ratio, and client
-//! CPU seconds.
+//! another into a counting appender. Prints rows/s, the ratio, client CPU
+//! seconds (user/system), and Headwater's context switches. Both sides use
+//! `sslmode=disable` over TCP, and the real pg_recvlogical binary (not
+//! Debian's perl wrapper, whose start-up would count against it).
 //!
 //! `cargo bench -p headwater-source --bench pg_throughput -- --quick`
 //! (`--repeat 3` takes the best of three runs of each, on a busy machine)
