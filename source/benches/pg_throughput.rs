@@ -5,8 +5,10 @@
 //! pgoutput slots created before the load. Then, one after the other, over
 //! TCP and over the unix socket: `pg_recvlogical --no-loop -f /dev/null`
 //! reads one slot to the end of the load, and Headwater's source reads
-//! another into a counting appender. Prints rows/s, the ratio, and client
-//! CPU seconds.
+//! another into a counting appender. Prints rows/s, the ratio, client CPU
+//! seconds (user/system), and Headwater's context switches. Both sides use
+//! `sslmode=disable` over TCP, and the real pg_recvlogical binary (not
+//! Debian's perl wrapper, whose start-up would count against it).
 //!
 //! `cargo bench -p headwater-source --bench pg_throughput -- --quick`
 //! (`--repeat 3` takes the best of three runs of each, on a busy machine)
@@ -47,9 +49,17 @@ impl Appender for Counter {
     }
 }
 
-/// (user + system) CPU seconds of this process, and of its waited-for
-/// children, from /proc/self/stat.
-fn cpu_seconds() -> (f64, f64) {
+/// CPU seconds of this process and of its waited-for children.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    user: f64,
+    sys: f64,
+    child_user: f64,
+    child_sys: f64,
+}
+
+/// From /proc/self/stat.
+fn cpu_now() -> Cpu {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
     let fields: Vec<f64> = after
@@ -59,7 +69,44 @@ fn cpu_seconds() -> (f64, f64) {
     // After the `)`: state is field 3, utime 14, stime 15, cutime 16, cstime 17.
     let at = |n: usize| fields.get(n - 3).copied().unwrap_or(0.0);
     let tick = 100.0;
-    ((at(14) + at(15)) / tick, (at(16) + at(17)) / tick)
+    Cpu {
+        user: at(14) / tick,
+        sys: at(15) / tick,
+        child_user: at(16) / tick,
+        child_sys: at(17) / tick,
+    }
+}
+
+/// The voluntary (a thread went to sleep: the cost that large reads
+/// avoid) and involuntary (preempted: other load on the machine) context
+/// switches of this process's threads so far.
+fn context_switches() -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return (0, 0);
+    };
+    let (mut voluntary, mut involuntary) = (0, 0);
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(n) = line.strip_prefix("voluntary_ctxt_switches:") {
+                voluntary += n.trim().parse::<u64>().unwrap_or(0);
+            } else if let Some(n) = line.strip_prefix("nonvoluntary_ctxt_switches:") {
+                involuntary += n.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    (voluntary, involuntary)
+}
+
+/// The real pg_recvlogical, not Debian's perl wrapper in /usr/bin (whose
+/// start-up would count against it).
+fn recvlogical_binary() -> String {
+    let direct = "/usr/lib/postgresql/15/bin/pg_recvlogical";
+    if std::path::Path::new(direct).exists() {
+        direct.to_owned()
+    } else {
+        "pg_recvlogical".to_owned()
+    }
 }
 
 /// `--repeat N`: each measurement N times on fresh slots; the best run counts.
@@ -92,12 +139,15 @@ fn rows_arg() -> usize {
 struct Run {
     seconds: f64,
     cpu: f64,
+    user: f64,
+    sys: f64,
+    switches: (u64, u64),
 }
 
 fn recvlogical(db: &str, host: &str, slot: &str, publication: &str, endpos: &str) -> Run {
-    let (_, children_before) = cpu_seconds();
+    let before = cpu_now();
     let started = Instant::now();
-    let status = Command::new("pg_recvlogical")
+    let status = Command::new(recvlogical_binary())
         .env("PGPASSWORD", "headwater")
         .args([
             "-d",
@@ -119,10 +169,15 @@ fn recvlogical(db: &str, host: &str, slot: &str, publication: &str, endpos: &str
         .expect("pg_recvlogical runs (apt-get install postgresql-client-15)");
     let seconds = started.elapsed().as_secs_f64();
     assert!(status.success(), "pg_recvlogical failed: {status}");
-    let (_, children_after) = cpu_seconds();
+    let after = cpu_now();
+    let user = after.child_user - before.child_user;
+    let sys = after.child_sys - before.child_sys;
     Run {
         seconds,
-        cpu: children_after - children_before,
+        cpu: user + sys,
+        user,
+        sys,
+        switches: (0, 0),
     }
 }
 
@@ -138,7 +193,8 @@ async fn headwater(url: String, slot: &str, publication: &str, rows: usize) -> R
         done: Notify::new(),
     });
     let shutdown = CancellationToken::new();
-    let (cpu_before, _) = cpu_seconds();
+    let before = cpu_now();
+    let switches_before = context_switches();
     let started = Instant::now();
     let source: Box<dyn Source> = Box::new(PostgresSource::new("bench", config));
     let handle = tokio::spawn(source.run(SourceContext {
@@ -159,12 +215,22 @@ async fn headwater(url: String, slot: &str, publication: &str, rows: usize) -> R
         .await
         .expect("headwater finished within 30 minutes");
     let seconds = started.elapsed().as_secs_f64();
-    let (cpu_after, _) = cpu_seconds();
+    let after = cpu_now();
+    let switches_after = context_switches();
+    let switches = (
+        switches_after.0 - switches_before.0,
+        switches_after.1 - switches_before.1,
+    );
     shutdown.cancel();
     let _ = handle.await;
+    let user = after.user - before.user;
+    let sys = after.sys - before.sys;
     Run {
         seconds,
-        cpu: cpu_after - cpu_before,
+        cpu: user + sys,
+        user,
+        sys,
+        switches,
     }
 }
 
@@ -240,10 +306,16 @@ async fn main() {
         let mut recv = Run {
             seconds: f64::MAX,
             cpu: 0.0,
+            user: 0.0,
+            sys: 0.0,
+            switches: (0, 0),
         };
         let mut hw = Run {
             seconds: f64::MAX,
             cpu: 0.0,
+            user: 0.0,
+            sys: 0.0,
+            switches: (0, 0),
         };
         for r in 0..repeat {
             let got = recvlogical(&db, host, &format!("recv_{name}_{r}"), publication, &endpos);
@@ -264,6 +336,10 @@ async fn main() {
             hw_rate,
             hw.cpu,
             hw_rate / recv_rate
+        );
+        println!(
+            "{:<8} user/sys s: pg_recvlogical {:.2}/{:.2}, headwater {:.2}/{:.2}; headwater context switches {} voluntary, {} involuntary",
+            "", recv.user, recv.sys, hw.user, hw.sys, hw.switches.0, hw.switches.1
         );
     }
     drop(client);

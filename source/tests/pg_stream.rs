@@ -342,3 +342,44 @@ async fn pg_big_transaction_protocol_1_is_split_into_bounded_batches() {
     assert!(appender.batches() >= 40, "{} batches", appender.batches());
     db.cleanup().await;
 }
+
+/// Schema versions continue across restarts (kept in `state_dir`): an
+/// ALTER while the source is down gives the next version, a restart
+/// without change keeps the version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_schema_versions_continue_across_restarts() {
+    let db = TestDb::new("pg_ver").await;
+    db.exec("CREATE TABLE t (id int PRIMARY KEY, a int)").await;
+    let state = tempfile::tempdir().unwrap();
+    let mut config = db.config(&["public.t"]);
+    config.snapshot = SnapshotMode::Never;
+    config.state_dir = Some(state.path().to_path_buf());
+
+    let mut versions = Vec::new();
+    for (run, change) in [
+        (1, None),
+        (2, Some("ALTER TABLE t ADD COLUMN b text")),
+        (3, None),
+    ] {
+        if let Some(sql) = change {
+            db.exec(sql).await;
+        }
+        let running = start(config.clone(), MemoryAppender::new());
+        wait_for_slot(&db).await;
+        db.exec(&format!("INSERT INTO t (id, a) VALUES ({run}, {run})"))
+            .await;
+        let events = running
+            .wait(&format!("the insert of run {run}"), |e| {
+                e.iter().any(|e| e.key == [Value::Int32(run)])
+            })
+            .await;
+        let event = events
+            .iter()
+            .find(|e| e.key == [Value::Int32(run)])
+            .unwrap();
+        versions.push((event.schema.version, event.schema.columns.len()));
+        running.stop().await;
+    }
+    assert_eq!(versions, [(1, 2), (2, 3), (2, 3)]);
+    db.cleanup().await;
+}

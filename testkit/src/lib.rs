@@ -5,12 +5,14 @@
 pub mod appender;
 pub mod mysql;
 pub mod names;
+pub mod pg_cluster;
 pub mod services;
 pub mod sink;
 pub mod wait;
 
 pub use appender::MemoryAppender;
 pub use names::unique_name;
+pub use pg_cluster::PgCluster;
 pub use services::{
     duckdb_python, mysql_url, postgres_admin_url, postgres_ca_path, postgres_url, s3_endpoint,
 };

@@ -22,8 +22,8 @@ const TYPES: [PgType; 12] = [
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let _ = decode(bytes::Bytes::copy_from_slice(data), false);
-    let _ = decode(bytes::Bytes::copy_from_slice(data), true);
+    let _ = decode(data, false);
+    let _ = decode(data, true);
     if let Some((selector, rest)) = data.split_first() {
         let ty = TYPES[usize::from(*selector) % TYPES.len()].clone();
         let _ = binary::decode(&ty, rest);

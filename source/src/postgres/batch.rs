@@ -20,6 +20,8 @@ pub struct Ack {
 pub struct Batcher {
     appender: Arc<dyn Appender>,
     max_events: usize,
+    /// Sized like the last batch (with room to spare), so it rarely grows:
+    /// growing copies every event.
     events: Vec<ChangeEvent>,
     /// How many of `events` belong to complete transactions.
     committed_len: usize,
@@ -46,7 +48,7 @@ impl Batcher {
         if self.events.len() >= self.max_events {
             // Ends inside a transaction: no checkpoint, but the complete
             // transactions in it may still be acknowledged.
-            let events = std::mem::take(&mut self.events);
+            let events = self.take(self.events.len());
             self.committed_len = 0;
             self.checkpoint = None;
             let flush = self.flush_lsn.take();
@@ -85,8 +87,7 @@ impl Batcher {
         if self.committed_len == 0 && self.checkpoint.is_none() && self.flush_lsn.is_none() {
             return Ok(());
         }
-        let rest = self.events.split_off(self.committed_len);
-        let events = std::mem::replace(&mut self.events, rest);
+        let events = self.take(self.committed_len);
         self.committed_len = 0;
         let checkpoint = self.checkpoint.take();
         let flush = self.flush_lsn.take();
@@ -95,6 +96,21 @@ impl Batcher {
             return self.ack(Durable::ready(), flush).await;
         }
         self.send(events, checkpoint, flush).await
+    }
+
+    /// Moves the first `n` events out. All of them (the usual case): the
+    /// vector itself goes, and the next one is allocated for a batch like
+    /// it. Otherwise the complete ones are moved into a vector of their
+    /// own and the open transaction's stay.
+    fn take(&mut self, n: usize) -> Vec<ChangeEvent> {
+        if n == 0 {
+            Vec::new()
+        } else if n == self.events.len() {
+            let next = Vec::with_capacity((n + n / 2).clamp(16, self.max_events.max(16)));
+            std::mem::replace(&mut self.events, next)
+        } else {
+            self.events.drain(..n).collect()
+        }
     }
 
     async fn send(

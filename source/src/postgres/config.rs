@@ -41,6 +41,11 @@ pub struct PostgresConfig {
     pub stream_buffer: ByteSize,
     /// Where streamed transactions spill; default the system temp directory.
     pub spill_dir: Option<std::path::PathBuf>,
+    /// Where the source keeps its own state (the last schema version of
+    /// each table, so versions continue across restarts). The daemon sets
+    /// it to a directory of its data directory; without one, versions
+    /// start again at 1 in every process.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -94,6 +99,7 @@ impl PostgresConfig {
             max_batch_events: default_max_batch_events(),
             stream_buffer: default_stream_buffer(),
             spill_dir: None,
+            state_dir: None,
         }
     }
 

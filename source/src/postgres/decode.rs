@@ -13,10 +13,11 @@ use tokio_postgres::Client;
 
 use crate::postgres::error::{PgError, PgResult};
 use crate::postgres::pgoutput::{
-    Relation, TupleField, TRUNCATE_CASCADE, TRUNCATE_RESTART_IDENTITY,
+    Relation, Tuple, TupleField, TRUNCATE_CASCADE, TRUNCATE_RESTART_IDENTITY,
 };
 use crate::postgres::types::catalog::{describe, RelInfo};
 use crate::postgres::types::{binary, text, PgType, TypeCache};
+use crate::postgres::versions::SchemaVersions;
 
 /// The prefix of Headwater's own heartbeat messages, never turned into events.
 pub const HEARTBEAT_PREFIX: &str = "headwater_heartbeat";
@@ -36,7 +37,9 @@ pub struct Decoder {
     /// Relations described inside a streamed transaction being replayed:
     /// they apply to it only (pgoutput tracks them per streamed xid).
     overlay: Option<HashMap<u32, RelInfo>>,
-    versions: HashMap<TableId, u32>,
+    /// The version each table's shape gets (kept across restarts when the
+    /// source has a state directory).
+    pub versions: SchemaVersions,
     pub types: TypeCache,
     message_schema: Arc<TableSchema>,
 }
@@ -63,7 +66,7 @@ impl Decoder {
             source,
             relations: HashMap::new(),
             overlay: None,
-            versions: HashMap::new(),
+            versions: SchemaVersions::in_memory(),
             types: TypeCache::default(),
             message_schema,
         }
@@ -89,29 +92,12 @@ impl Decoder {
         self.relations.values()
     }
 
-    /// Records a relation's shape; a changed shape gets the next version.
+    /// Records a relation's shape; a changed shape gets the next version
+    /// (kept durably before any event uses it).
     pub async fn on_relation(&mut self, client: &Client, relation: &Relation) -> PgResult<()> {
-        let table = TableId::new(relation.namespace.as_str(), relation.name.as_str());
-        let current = self.relation(relation.oid).cloned();
-        let version = self.versions.get(&table).copied().unwrap_or(1);
-        let mut info = describe(client, &mut self.types, relation, version).await?;
-        match current {
-            Some(old) if old.schema.columns == info.schema.columns && old.schema.table == table => {
-                info.schema = old.schema;
-            }
-            Some(_) => {
-                let next = version + 1;
-                self.versions.insert(table.clone(), next);
-                info.schema = Arc::new(TableSchema {
-                    version: next,
-                    ..(*info.schema).clone()
-                });
-                tracing::info!(%table, version = next, "table schema changed");
-            }
-            None => {
-                self.versions.entry(table).or_insert(version);
-            }
-        }
+        let mut info = describe(client, &mut self.types, relation, 0).await?;
+        info.schema = self.versions.assign(&info.schema);
+        self.versions.persist().await?;
         match &mut self.overlay {
             Some(overlay) => overlay.insert(relation.oid, info),
             None => self.relations.insert(relation.oid, info),
@@ -119,13 +105,13 @@ impl Decoder {
         Ok(())
     }
 
-    /// Seeds the cache with a relation described from the catalog (the
-    /// snapshot does this before streaming starts).
-    pub fn seed(&mut self, info: RelInfo) {
-        self.versions
-            .entry(info.schema.table.clone())
-            .or_insert(info.schema.version);
-        self.relations.insert(info.relation.oid, info);
+    /// Seeds the cache with a relation described from the catalog (before
+    /// streaming starts) and returns it with its version; call
+    /// `versions.persist()` before using it.
+    pub fn seed(&mut self, mut info: RelInfo) -> RelInfo {
+        info.schema = self.versions.assign(&info.schema);
+        self.relations.insert(info.relation.oid, info.clone());
+        info
     }
 
     fn missing(&self, oid: u32, lsn: Lsn) -> PgError {
@@ -136,7 +122,7 @@ impl Decoder {
     }
 
     /// One tuple to a row aligned with the schema's columns.
-    pub fn row(info: &RelInfo, fields: &[TupleField], lsn: Lsn) -> PgResult<Vec<Value>> {
+    pub fn row(info: &RelInfo, fields: Tuple<'_>, lsn: Lsn) -> PgResult<Vec<Value>> {
         if fields.len() != info.types.len() {
             return Err(PgError::Decode {
                 lsn,
@@ -174,6 +160,12 @@ impl Decoder {
                     info.schema.columns[i].type_name
                 ),
             })?);
+        }
+        if row.len() != fields.len() {
+            return Err(PgError::Decode {
+                lsn,
+                reason: format!("a tuple of table {} is malformed", info.schema.table),
+            });
         }
         Ok(row)
     }
@@ -229,7 +221,7 @@ impl Decoder {
     pub fn insert(
         &self,
         rel: u32,
-        new: &[TupleField],
+        new: Tuple<'_>,
         tx: &TxContext,
         lsn: Lsn,
     ) -> PgResult<ChangeEvent> {
@@ -243,15 +235,15 @@ impl Decoder {
     pub fn update(
         &self,
         rel: u32,
-        old: Option<&(u8, Vec<TupleField>)>,
-        new: &[TupleField],
+        old: Option<(u8, Tuple<'_>)>,
+        new: Tuple<'_>,
         tx: &TxContext,
         lsn: Lsn,
     ) -> PgResult<ChangeEvent> {
         let info = self.relation(rel).ok_or_else(|| self.missing(rel, lsn))?;
         let after = Self::row(info, new, lsn)?;
         let before = match old {
-            Some((kind, fields)) => Some(self.old_row(info, *kind, fields, lsn)?),
+            Some((kind, fields)) => Some(self.old_row(info, kind, fields, lsn)?),
             None => None,
         };
         Ok(self.event(info, Op::Update, tx, lsn, before, Some(after)))
@@ -260,12 +252,12 @@ impl Decoder {
     pub fn delete(
         &self,
         rel: u32,
-        old: &(u8, Vec<TupleField>),
+        old: (u8, Tuple<'_>),
         tx: &TxContext,
         lsn: Lsn,
     ) -> PgResult<ChangeEvent> {
         let info = self.relation(rel).ok_or_else(|| self.missing(rel, lsn))?;
-        let before = self.old_row(info, old.0, &old.1, lsn)?;
+        let before = self.old_row(info, old.0, old.1, lsn)?;
         Ok(self.event(info, Op::Delete, tx, lsn, Some(before), None))
     }
 
@@ -275,7 +267,7 @@ impl Decoder {
         &self,
         info: &RelInfo,
         kind: u8,
-        fields: &[TupleField],
+        fields: Tuple<'_>,
         lsn: Lsn,
     ) -> PgResult<Vec<Value>> {
         let mut row = Self::row(info, fields, lsn)?;

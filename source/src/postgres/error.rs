@@ -77,8 +77,12 @@ pub enum PgError {
     #[error("replication slot `{slot}` is in use by another process (PID {pid}); stop the other consumer (`SELECT pg_terminate_backend({pid})`) or give this source its own `slot`")]
     SlotActive { slot: String, pid: i32 },
 
-    #[error("replication slot `{slot}` was invalidated (wal_status = lost: the server removed WAL it still needed, usually because of max_slot_wal_keep_size); changes after LSN {restart_lsn} are gone. Recover with `SELECT pg_drop_replication_slot('{slot}')` and restart the source: it creates the slot again and takes a new snapshot")]
-    SlotInvalidated { slot: String, restart_lsn: Lsn },
+    #[error("replication slot `{slot}` was invalidated (wal_status = lost: the server removed WAL the slot still needed, usually because more than max_slot_wal_keep_size of WAL piled up while the slot was not consumed); the changes after {} are gone. Recover with `SELECT pg_drop_replication_slot('{slot}')` and restart the source: it creates the slot again and takes a new snapshot (raise max_slot_wal_keep_size, or set it to -1, so it does not happen again)", since_text(*confirmed_flush))]
+    SlotInvalidated {
+        slot: String,
+        /// The last position the slot's consumer confirmed, when known.
+        confirmed_flush: Option<Lsn>,
+    },
 
     #[error("wal_level is `{current}` but logical replication needs `logical`: run `ALTER SYSTEM SET wal_level = logical` and restart PostgreSQL")]
     WalLevel { current: String },
@@ -105,6 +109,9 @@ pub enum PgError {
         source: io::Error,
     },
 
+    #[error("the source's state file {path}: {reason}; check that the data directory is writable (a damaged file may be removed: schema versions then start again at 1)")]
+    State { path: String, reason: String },
+
     #[error("appending to the log: {0}")]
     Append(#[from] headwater_core::Error),
 
@@ -113,6 +120,13 @@ pub enum PgError {
 }
 
 pub type PgResult<T> = Result<T, PgError>;
+
+fn since_text(confirmed_flush: Option<Lsn>) -> String {
+    match confirmed_flush {
+        Some(lsn) => format!("the slot's last confirmed position {lsn}"),
+        None => "the slot's last confirmed position".to_owned(),
+    }
+}
 
 impl PgError {
     pub fn sql(context: impl Into<String>, source: tokio_postgres::Error) -> Self {
@@ -175,6 +189,7 @@ impl Classify for PgError {
             | PgError::NoTable { .. } => ErrorKind::WaitForOperator,
             PgError::Url { .. } => ErrorKind::Stop,
             PgError::Spill { source, .. } => io_kind(source),
+            PgError::State { .. } => ErrorKind::WaitForOperator,
             PgError::Append(inner) => inner.kind(),
             PgError::Cancelled => ErrorKind::Stop,
         }
@@ -210,7 +225,7 @@ mod tests {
         assert!(slot.to_string().contains("PID 42"));
         let invalid = PgError::SlotInvalidated {
             slot: "s".into(),
-            restart_lsn: Lsn(1),
+            confirmed_flush: Some(Lsn(1)),
         };
         assert_eq!(invalid.kind(), ErrorKind::WaitForOperator);
         assert!(invalid

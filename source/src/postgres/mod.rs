@@ -26,6 +26,7 @@ pub mod source;
 pub mod stream;
 pub mod streamed;
 pub mod types;
+pub mod versions;
 
 pub use config::{BinaryMode, PostgresConfig, SnapshotMode};
 pub use error::PgError;

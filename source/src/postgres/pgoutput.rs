@@ -1,8 +1,9 @@
 //! The pgoutput logical replication protocol (versions 1 and 2): bytes of
-//! one XLogData payload to a [`LogicalMessage`]. Every length is checked;
-//! malformed input is an error, never a panic.
+//! one XLogData payload to a [`LogicalMessage`] that borrows its values
+//! from them (no copy, no reference count per column). Every length is
+//! checked; malformed input is an error, never a panic.
 
-use bytes::{Buf, Bytes};
+use bytes::Buf;
 
 /// Why a message could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -11,13 +12,106 @@ pub struct DecodeError(pub String);
 
 type Result<T> = std::result::Result<T, DecodeError>;
 
-#[derive(Clone, Debug, PartialEq)]
-pub enum TupleField {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TupleField<'a> {
     Null,
     /// An unchanged TOASTed value the server did not send.
     Unchanged,
-    Text(Bytes),
-    Binary(Bytes),
+    Text(&'a [u8]),
+    Binary(&'a [u8]),
+}
+
+/// The columns of one tuple: checked when its message is decoded, then
+/// read in place (no vector per row).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Tuple<'a> {
+    count: usize,
+    data: &'a [u8],
+}
+
+impl<'a> Tuple<'a> {
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn iter(&self) -> TupleIter<'a> {
+        TupleIter {
+            left: self.count,
+            data: self.data,
+        }
+    }
+}
+
+pub struct TupleIter<'a> {
+    left: usize,
+    data: &'a [u8],
+}
+
+impl<'a> Iterator for TupleIter<'a> {
+    type Item = TupleField<'a>;
+
+    fn next(&mut self) -> Option<TupleField<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // Checked when decoded; were a field malformed, the tuple would
+        // just end early (and be reported short by its consumer).
+        match field(&mut self.data) {
+            Ok(field) => Some(field),
+            Err(_) => {
+                self.left = 0;
+                None
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
+    }
+}
+
+/// One tuple column from the front of `buf`.
+fn field<'a>(buf: &mut &'a [u8]) -> Result<TupleField<'a>> {
+    let (&kind, rest) = buf
+        .split_first()
+        .ok_or_else(|| DecodeError("message ends inside tuple column kind".into()))?;
+    *buf = rest;
+    match kind {
+        b'n' => Ok(TupleField::Null),
+        b'u' => Ok(TupleField::Unchanged),
+        b't' | b'b' => {
+            let (len, rest) = buf.split_first_chunk::<4>().ok_or_else(|| {
+                DecodeError(format!(
+                    "message ends inside column length (needs 4 bytes, has {})",
+                    buf.len()
+                ))
+            })?;
+            let len = i32::from_be_bytes(*len);
+            let len = usize::try_from(len)
+                .map_err(|_| DecodeError(format!("negative column length {len}")))?;
+            if rest.len() < len {
+                return Err(DecodeError(format!(
+                    "message ends inside column value (needs {len} bytes, has {})",
+                    rest.len()
+                )));
+            }
+            let (data, rest) = rest.split_at(len);
+            *buf = rest;
+            Ok(if kind == b't' {
+                TupleField::Text(data)
+            } else {
+                TupleField::Binary(data)
+            })
+        }
+        other => Err(DecodeError(format!(
+            "unknown tuple column kind {other:#04x}"
+        ))),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -44,7 +138,7 @@ pub const TRUNCATE_CASCADE: u8 = 1;
 pub const TRUNCATE_RESTART_IDENTITY: u8 = 2;
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum LogicalMessage {
+pub enum LogicalMessage<'a> {
     Begin {
         final_lsn: u64,
         commit_ts: i64,
@@ -68,17 +162,17 @@ pub enum LogicalMessage {
     },
     Insert {
         rel: u32,
-        new: Vec<TupleField>,
+        new: Tuple<'a>,
     },
     Update {
         rel: u32,
         /// `K` (key only) or `O` (full old row), when sent.
-        old: Option<(u8, Vec<TupleField>)>,
-        new: Vec<TupleField>,
+        old: Option<(u8, Tuple<'a>)>,
+        new: Tuple<'a>,
     },
     Delete {
         rel: u32,
-        old: (u8, Vec<TupleField>),
+        old: (u8, Tuple<'a>),
     },
     Truncate {
         options: u8,
@@ -88,7 +182,7 @@ pub enum LogicalMessage {
         transactional: bool,
         lsn: u64,
         prefix: String,
-        content: Bytes,
+        content: &'a [u8],
     },
     StreamStart {
         xid: u32,
@@ -108,11 +202,11 @@ pub enum LogicalMessage {
     },
 }
 
-struct Reader {
-    buf: Bytes,
+struct Reader<'a> {
+    buf: &'a [u8],
 }
 
-impl Reader {
+impl<'a> Reader<'a> {
     fn need(&self, n: usize, what: &str) -> Result<()> {
         if self.buf.remaining() < n {
             Err(DecodeError(format!(
@@ -159,48 +253,34 @@ impl Reader {
         self.buf.advance(end + 1);
         Ok(text)
     }
-    fn bytes(&mut self, len: usize, what: &str) -> Result<Bytes> {
+    fn bytes(&mut self, len: usize, what: &str) -> Result<&'a [u8]> {
         self.need(len, what)?;
-        Ok(self.buf.split_to(len))
+        let (head, tail) = self.buf.split_at(len);
+        self.buf = tail;
+        Ok(head)
     }
-    fn tuple(&mut self) -> Result<Vec<TupleField>> {
+    fn tuple(&mut self) -> Result<Tuple<'a>> {
         let count = self.i16("tuple column count")?;
         let count = usize::try_from(count)
             .map_err(|_| DecodeError(format!("negative tuple column count {count}")))?;
-        // Each column takes at least one byte: a cheap bound on allocation.
+        // Each column takes at least one byte.
         self.need(count, "tuple data")?;
-        let mut fields = Vec::with_capacity(count);
+        let start = self.buf;
         for _ in 0..count {
-            let field = match self.u8("tuple column kind")? {
-                b'n' => TupleField::Null,
-                b'u' => TupleField::Unchanged,
-                kind @ (b't' | b'b') => {
-                    let len = self.i32("column length")?;
-                    let len = usize::try_from(len)
-                        .map_err(|_| DecodeError(format!("negative column length {len}")))?;
-                    let data = self.bytes(len, "column value")?;
-                    if kind == b't' {
-                        TupleField::Text(data)
-                    } else {
-                        TupleField::Binary(data)
-                    }
-                }
-                other => {
-                    return Err(DecodeError(format!(
-                        "unknown tuple column kind {other:#04x}"
-                    )))
-                }
-            };
-            fields.push(field);
+            field(&mut self.buf)?;
         }
-        Ok(fields)
+        let used = start.len() - self.buf.len();
+        Ok(Tuple {
+            count,
+            data: &start[..used],
+        })
     }
 }
 
 /// Decodes one pgoutput message. `in_stream`: between Stream Start and
 /// Stream Stop, where data messages carry their transaction's xid.
 /// Returns the xid of a streamed data message alongside.
-pub fn decode(data: Bytes, in_stream: bool) -> Result<(LogicalMessage, Option<u32>)> {
+pub fn decode(data: &[u8], in_stream: bool) -> Result<(LogicalMessage<'_>, Option<u32>)> {
     let mut r = Reader { buf: data };
     let tag = r.u8("message type")?;
     let xid = if in_stream && matches!(tag, b'R' | b'Y' | b'I' | b'U' | b'D' | b'T' | b'M') {
@@ -369,22 +449,21 @@ mod tests {
         msg.extend_from_slice(&16384u32.to_be_bytes());
         msg.push(b'N');
         msg.extend(tuple(&[Some(b"42"), None]));
-        let (m, xid) = decode(Bytes::from(msg.clone()), false).unwrap();
+        let (m, xid) = decode(&msg, false).unwrap();
         assert_eq!(xid, None);
+        let LogicalMessage::Insert { rel, new } = m else {
+            panic!("not an insert: {m:?}");
+        };
+        assert_eq!(rel, 16384);
+        assert_eq!(new.len(), 2);
         assert_eq!(
-            m,
-            LogicalMessage::Insert {
-                rel: 16384,
-                new: vec![
-                    TupleField::Text(Bytes::from_static(b"42")),
-                    TupleField::Null
-                ]
-            }
+            new.iter().collect::<Vec<_>>(),
+            [TupleField::Text(b"42"), TupleField::Null]
         );
         let mut streamed = vec![b'I'];
         streamed.extend_from_slice(&77u32.to_be_bytes());
         streamed.extend_from_slice(&msg[1..]);
-        let (_, xid) = decode(Bytes::from(streamed), true).unwrap();
+        let (_, xid) = decode(&streamed, true).unwrap();
         assert_eq!(xid, Some(77));
     }
 
@@ -396,7 +475,7 @@ mod tests {
         msg.extend(tuple(&[Some(b"1")]));
         msg.push(b'N');
         msg.extend(tuple(&[Some(b"2")]));
-        let (m, _) = decode(Bytes::from(msg), false).unwrap();
+        let (m, _) = decode(&msg, false).unwrap();
         assert!(matches!(
             m,
             LogicalMessage::Update {
@@ -410,7 +489,7 @@ mod tests {
         t.extend_from_slice(&5u32.to_be_bytes());
         t.extend_from_slice(&6u32.to_be_bytes());
         assert_eq!(
-            decode(Bytes::from(t), false).unwrap().0,
+            decode(&t, false).unwrap().0,
             LogicalMessage::Truncate {
                 options: 3,
                 rels: vec![5, 6]
@@ -420,24 +499,24 @@ mod tests {
 
     #[test]
     fn truncated_input_is_an_error() {
-        assert!(decode(Bytes::from_static(b"B\0\0"), false).is_err());
-        assert!(decode(Bytes::from_static(b""), false).is_err());
-        assert!(decode(Bytes::from_static(b"I\0\0\0\x01N\xff\xff"), false).is_err());
-        assert!(decode(Bytes::from_static(b"Z"), false).is_err());
+        assert!(decode(b"B\0\0", false).is_err());
+        assert!(decode(b"", false).is_err());
+        assert!(decode(b"I\0\0\0\x01N\xff\xff", false).is_err());
+        assert!(decode(b"Z", false).is_err());
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256), stream in any::<bool>()) {
-            let _ = decode(Bytes::from(data), stream);
+            let _ = decode(&data, stream);
         }
 
         #[test]
         fn arbitrary_tails_never_panic(tag in prop::sample::select(b"BCORYIUDTMSEcA".to_vec()), tail in proptest::collection::vec(any::<u8>(), 0..128), stream in any::<bool>()) {
             let mut data = vec![tag];
             data.extend(tail);
-            let _ = decode(Bytes::from(data), stream);
+            let _ = decode(&data, stream);
         }
     }
 }

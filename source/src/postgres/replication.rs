@@ -76,7 +76,7 @@ pub fn replication_error(slot: &str, context: String, error: ServerError) -> PgE
     if invalidated {
         return PgError::SlotInvalidated {
             slot: slot.to_owned(),
-            restart_lsn: Lsn(0),
+            confirmed_flush: None,
         };
     }
     if error.code == "42501" && error.message.contains("replication") {

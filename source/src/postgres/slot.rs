@@ -76,7 +76,7 @@ pub fn usable(slot: &str, info: &SlotInfo) -> PgResult<()> {
     if info.wal_status.as_deref() == Some("lost") {
         return Err(PgError::SlotInvalidated {
             slot: slot.to_owned(),
-            restart_lsn: info.restart_lsn.unwrap_or_default(),
+            confirmed_flush: info.confirmed_flush,
         });
     }
     if let Some(pid) = info.active_pid {

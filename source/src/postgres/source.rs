@@ -19,6 +19,7 @@ use crate::postgres::slot::{self, TableRef};
 use crate::postgres::snapshot::copy_table;
 use crate::postgres::stream::{StreamSettings, Streamer};
 use crate::postgres::types::catalog::{describe, relation_from_catalog, RelInfo};
+use crate::postgres::versions::SchemaVersions;
 
 /// A PostgreSQL source: `PostgresSource::new("shop", config)`, then run it
 /// as a [`Source`].
@@ -68,10 +69,10 @@ async fn describe_tables(
     let mut infos = Vec::with_capacity(tables.len());
     for table in tables {
         let relation = relation_from_catalog(client, table.oid).await?;
-        let info = describe(client, &mut decoder.types, &relation, 1).await?;
-        decoder.seed(info.clone());
-        infos.push(info);
+        let info = describe(client, &mut decoder.types, &relation, 0).await?;
+        infos.push(decoder.seed(info));
     }
+    decoder.versions.persist().await?;
     Ok(infos)
 }
 
@@ -169,6 +170,9 @@ async fn prepare(
     }
 
     let mut decoder = Decoder::new(source.name.clone());
+    if let Some(dir) = &config.state_dir {
+        decoder.versions = SchemaVersions::load(dir).await?;
+    }
     let infos = describe_tables(&client, &mut decoder, &tables).await?;
     let mut repl = ReplicationConn::connect(params).await?;
     let version = repl.conn.server_version;

@@ -117,11 +117,17 @@ impl Streamer {
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         heartbeat.tick().await;
         let mut flush_at: Option<tokio::time::Instant> = None;
+        // Made once, not per message chunk: each new timer or cancellation
+        // future registers (and on drop deregisters) under a lock.
+        let linger = tokio::time::sleep(LINGER);
+        tokio::pin!(linger);
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         let result: PgResult<()> = async {
             loop {
                 tokio::select! {
                     biased;
-                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = &mut cancelled => return Ok(()),
                     done = &mut acker.0 => {
                         return match done {
                             Ok(Err(e)) => Err(e),
@@ -137,13 +143,15 @@ impl Streamer {
                                 streamer.batcher.flush_committed().await?;
                                 flush_at = None;
                             } else if flush_at.is_none() && streamer.batcher.has_committed() {
-                                flush_at = Some(tokio::time::Instant::now() + LINGER);
+                                let at = tokio::time::Instant::now() + LINGER;
+                                linger.as_mut().reset(at);
+                                flush_at = Some(at);
                             }
                         }
                         Some(Err(e)) => return Err(e),
                         None => return Err(PgError::Cancelled),
                     },
-                    _ = tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)), if flush_at.is_some() => {
+                    _ = &mut linger, if flush_at.is_some() => {
                         streamer.batcher.flush_committed().await?;
                         flush_at = None;
                     }
@@ -188,7 +196,7 @@ impl Streamer {
 
     async fn handle(&mut self, wal: WalMessage) -> PgResult<()> {
         let in_stream = self.stream_xid.is_some();
-        let (message, xid) = decode(wal.data.clone(), in_stream).map_err(|e| PgError::Decode {
+        let (message, xid) = decode(&wal.data, in_stream).map_err(|e| PgError::Decode {
             lsn: wal.lsn,
             reason: e.0,
         })?;
@@ -200,7 +208,7 @@ impl Streamer {
                     Buffered {
                         lsn: wal.lsn,
                         xid: sub,
-                        data: wal.data,
+                        data: wal.data.clone(),
                     },
                 )
                 .await;
@@ -269,7 +277,7 @@ impl Streamer {
                         xid: None,
                         origin: None,
                     };
-                    let event = self.decoder.message(false, &prefix, &content, &ctx, lsn);
+                    let event = self.decoder.message(false, &prefix, content, &ctx, lsn);
                     self.batcher.push(event).await?;
                     self.batcher.commit(commit_position(lsn), lsn);
                 }
@@ -296,21 +304,26 @@ impl Streamer {
     }
 
     /// A data message of a transaction being kept: events to the batcher.
-    async fn apply(&mut self, message: LogicalMessage, ctx: &TxContext, lsn: Lsn) -> PgResult<()> {
+    async fn apply(
+        &mut self,
+        message: LogicalMessage<'_>,
+        ctx: &TxContext,
+        lsn: Lsn,
+    ) -> PgResult<()> {
         match message {
             LogicalMessage::Relation(relation) => {
                 self.decoder.on_relation(&self.client, &relation).await?
             }
             LogicalMessage::Insert { rel, new } => {
-                let event = self.decoder.insert(rel, &new, ctx, lsn)?;
+                let event = self.decoder.insert(rel, new, ctx, lsn)?;
                 self.batcher.push(event).await?;
             }
             LogicalMessage::Update { rel, old, new } => {
-                let event = self.decoder.update(rel, old.as_ref(), &new, ctx, lsn)?;
+                let event = self.decoder.update(rel, old, new, ctx, lsn)?;
                 self.batcher.push(event).await?;
             }
             LogicalMessage::Delete { rel, old } => {
-                let event = self.decoder.delete(rel, &old, ctx, lsn)?;
+                let event = self.decoder.delete(rel, old, ctx, lsn)?;
                 self.batcher.push(event).await?;
             }
             LogicalMessage::Truncate { options, rels } => {
@@ -326,7 +339,7 @@ impl Streamer {
             } if prefix != HEARTBEAT_PREFIX => {
                 let event = self
                     .decoder
-                    .message(transactional, &prefix, &content, ctx, lsn);
+                    .message(transactional, &prefix, content, ctx, lsn);
                 self.batcher.push(event).await?;
             }
             // Type messages: types are resolved from the catalog instead.
@@ -360,7 +373,7 @@ impl Streamer {
         self.decoder.begin_replay();
         let result = async {
             while let Some(buffered) = replay.next().await? {
-                let (message, _) = decode(buffered.data, true).map_err(|e| PgError::Decode {
+                let (message, _) = decode(&buffered.data, true).map_err(|e| PgError::Decode {
                     lsn: buffered.lsn,
                     reason: e.0,
                 })?;

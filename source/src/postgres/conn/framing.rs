@@ -12,7 +12,9 @@ use crate::postgres::error::{PgError, PgResult, ServerError};
 
 /// Largest backend message accepted (PostgreSQL's own limit is 1 GB).
 const MAX_FRAME: usize = 1 << 30;
-const READ_CHUNK: usize = 256 * 1024;
+/// Reads ask for at least this much room: a busy stream is read in few,
+/// large reads.
+const READ_CHUNK: usize = 512 * 1024;
 
 /// One backend message: its type byte and body (length word removed).
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub struct Connection {
     pub target: String,
     /// `server_version_num`-style number from the `server_version` parameter.
     pub server_version: u32,
+    /// Bytes read from the socket so far (the reader paces itself by it).
+    pub received: u64,
 }
 
 impl Connection {
@@ -39,6 +43,7 @@ impl Connection {
             write_buf: BytesMut::with_capacity(1024),
             target,
             server_version: 0,
+            received: 0,
         }
     }
 
@@ -48,6 +53,11 @@ impl Connection {
             context,
             source,
         }
+    }
+
+    /// Whether this runs over a unix-domain socket.
+    pub fn is_unix(&self) -> bool {
+        self.stream.is_unix()
     }
 
     /// A whole frame already buffered, if any.
@@ -102,7 +112,7 @@ impl Connection {
                         ),
                     ))
                 }
-                Ok(_) => {}
+                Ok(n) => self.received += n as u64,
                 Err(e) => return Err(self.lost(context, e)),
             }
         }

@@ -23,6 +23,10 @@ impl PgStream {
     pub fn is_tls(&self) -> bool {
         matches!(self, PgStream::Tls(_))
     }
+
+    pub fn is_unix(&self) -> bool {
+        matches!(self, PgStream::Unix(_))
+    }
 }
 
 impl AsyncRead for PgStream {

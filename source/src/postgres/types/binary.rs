@@ -163,42 +163,50 @@ pub fn numeric(data: &[u8]) -> Result<Decimal> {
     }
     let weight = i32::from(weight);
     let dscale = usize::from(dscale);
-    let mut int_part = String::with_capacity(ndigits * 4);
-    let mut frac_part = String::with_capacity(ndigits * 4 + dscale);
-    // Groups before the first sent one, after the point (weight < -1).
-    for _ in 0..(-weight - 1).max(0) {
-        frac_part.push_str("0000");
-    }
-    for (i, pair) in groups.chunks_exact(2).enumerate() {
+    let mut heap = Vec::new();
+    let group_at = |k: i64| -> u16 {
+        usize::try_from(k)
+            .ok()
+            .and_then(|k| groups.get(k * 2..k * 2 + 2))
+            .map(|pair| u16::from_be_bytes([pair[0], pair[1]]))
+            .unwrap_or(0)
+    };
+    for pair in groups.chunks_exact(2) {
         let group = i16::from_be_bytes([pair[0], pair[1]]);
         if !(0..10_000).contains(&group) {
             return Err(format!("numeric digit group {group} is out of range"));
         }
-        let out = if weight - (i as i32) >= 0 {
-            &mut int_part
-        } else {
-            &mut frac_part
-        };
-        let group = group as u16;
+    }
+    // Group k of the sent ones stands for 10000^(weight - k): the integer
+    // part has weight + 1 groups, the fraction `dscale` digits.
+    let int_groups = usize::try_from(weight + 1).unwrap_or(0);
+    let total = int_groups * 4 + dscale;
+    // Digits on the stack when they fit: one allocation per value, for
+    // the result.
+    let mut stack = [0u8; 64];
+    let buf: &mut [u8] = if total <= stack.len() {
+        &mut stack[..total]
+    } else {
+        heap.resize(total, 0);
+        &mut heap
+    };
+    let mut at = 0;
+    for p in 0..int_groups {
+        let group = group_at(p as i64);
         for divisor in [1000u16, 100, 10, 1] {
-            out.push(char::from(b'0' + (group / divisor % 10) as u8));
+            buf[at] = b'0' + (group / divisor % 10) as u8;
+            at += 1;
         }
     }
-    // Zero groups after the last sent one, before the point.
-    let trailing = weight + 1 - ndigits as i32;
-    for _ in 0..trailing.max(0) {
-        int_part.push_str("0000");
+    for j in 0..dscale {
+        let k = i64::from(weight) + 1 + (j / 4) as i64;
+        let divisor = [1000u16, 100, 10, 1][j % 4];
+        buf[at] = b'0' + (group_at(k) / divisor % 10) as u8;
+        at += 1;
     }
-    if frac_part.len() > dscale {
-        frac_part.truncate(dscale);
-    }
-    while frac_part.len() < dscale {
-        frac_part.push('0');
-    }
-    let mut digits = int_part;
-    digits.push_str(&frac_part);
-    let trimmed = digits.trim_start_matches('0');
-    let digits = if trimmed.is_empty() { "0" } else { trimmed };
+    let start = buf.iter().position(|d| *d != b'0').unwrap_or(buf.len());
+    let digits = std::str::from_utf8(&buf[start..]).map_err(|e| e.to_string())?;
+    let digits = if digits.is_empty() { "0" } else { digits };
     Ok(Decimal::Finite {
         negative: sign == 0x4000 && digits != "0",
         digits: digits.into(),
