@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Instant;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::batch::{self, BatchHeader};
 use crate::error::{LogError, Result};
@@ -58,8 +58,31 @@ pub struct WritableSegment {
     file: File,
     size: u64,
     next_offset: u64,
-    opened: Instant,
+    /// When the segment was started (wall clock, ms since the epoch): its
+    /// age survives reopening, see [`started_ms`].
+    started_ms: i64,
     interval: u64,
+}
+
+fn system_ms(time: SystemTime) -> Option<i64> {
+    let since = time.duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
+fn now_ms() -> i64 {
+    system_ms(SystemTime::now()).unwrap_or(0)
+}
+
+/// When a reopened segment was started: the file's creation (birth) time,
+/// which the file system records once and never changes; where the file
+/// system or kernel does not report one, the newest timestamp of its first
+/// batch (a record time, so at worst the segment rolls at the first append
+/// after the restart); an empty segment starts now. Never later than now.
+fn started_ms(birth: Option<SystemTime>, first_batch_max_ts: Option<i64>, now_ms: i64) -> i64 {
+    birth
+        .and_then(system_ms)
+        .or(first_batch_max_ts)
+        .map_or(now_ms, |ms| ms.min(now_ms))
 }
 
 impl WritableSegment {
@@ -76,7 +99,7 @@ impl WritableSegment {
             file,
             size: 0,
             next_offset: base,
-            opened: Instant::now(),
+            started_ms: now_ms(),
             interval,
         })
     }
@@ -91,16 +114,21 @@ impl WritableSegment {
         truncate: bool,
     ) -> Result<(Self, Option<(ScanEnd, u64)>)> {
         let mut index = SegmentIndex::default();
-        let end = scan(path, 0, base, |h, pos, _| index.on_batch(interval, h, pos))?;
+        let mut first_max_ts = None;
+        let end = scan(path, 0, base, |h, pos, _| {
+            first_max_ts.get_or_insert(h.max_ts);
+            index.on_batch(interval, h, pos);
+        })?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .open(path)
             .map_err(|e| LogError::io("opening segment", path, e))?;
-        let len = file
+        let metadata = file
             .metadata()
-            .map_err(|e| LogError::io("reading size of", path, e))?
-            .len();
+            .map_err(|e| LogError::io("reading size of", path, e))?;
+        let len = metadata.len();
+        let started_ms = started_ms(metadata.created().ok(), first_max_ts, now_ms());
         let mut cut = None;
         if end.position < len {
             if truncate {
@@ -121,7 +149,7 @@ impl WritableSegment {
             file,
             size: end.position,
             next_offset: end.next_offset,
-            opened: Instant::now(),
+            started_ms,
             interval,
         };
         Ok((segment, cut))
@@ -143,8 +171,10 @@ impl WritableSegment {
         self.size == 0
     }
 
-    pub fn age(&self) -> std::time::Duration {
-        self.opened.elapsed()
+    /// Time since the segment was started (zero if the clock went back).
+    pub fn age(&self) -> Duration {
+        let ms = now_ms().saturating_sub(self.started_ms).max(0);
+        Duration::from_millis(ms.unsigned_abs())
     }
 
     /// Stamps the next offset on an encoded batch and writes it. Not
@@ -264,5 +294,21 @@ impl ReadOnlySegment {
             .map_err(|e| LogError::io("deleting segment", &self.view.path, e))?;
         SegmentIndex::remove_files(&self.view.path);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reopened_segment_starts_at_its_birth_time_else_its_first_batch() {
+        let birth = UNIX_EPOCH + Duration::from_millis(1_000);
+        assert_eq!(started_ms(Some(birth), Some(500), 9_000), 1_000);
+        assert_eq!(started_ms(None, Some(500), 9_000), 500);
+        assert_eq!(started_ms(None, None, 9_000), 9_000);
+        // Never in the future: a skewed clock must not stop rolling.
+        assert_eq!(started_ms(None, Some(20_000), 9_000), 9_000);
+        assert_eq!(started_ms(Some(birth), None, 800), 800);
     }
 }

@@ -431,6 +431,54 @@ fn segments_roll_by_age() {
 }
 
 #[test]
+fn a_reopened_segment_keeps_its_age() {
+    // GIVEN a segment started before a restart, older than segment_age by
+    // the time the log is reopened
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let mut cfg = config(1);
+    cfg.segment_age = HumanDuration(Duration::from_secs(1));
+    let append = |log: &Log, i: i64| {
+        rt.block_on(async {
+            log.append(vec![("t".into(), record("k", "v", i))])
+                .await
+                .unwrap()
+                .durable()
+                .await
+                .unwrap()
+        })
+    };
+    let log = open(dir.path(), cfg.clone());
+    append(&log, 1);
+    drop(log);
+    std::thread::sleep(Duration::from_millis(1_100));
+    // WHEN the restarted log appends
+    let log = open(dir.path(), cfg);
+    append(&log, 2);
+    // THEN the old segment rolled: its age did not restart at the reopen
+    assert_eq!(log.topics()[0].partition_info[0].segments, 2);
+    assert_eq!(read_all(&log, "t", 0, 0).len(), 2);
+}
+
+#[test]
+fn a_reopened_young_segment_does_not_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    for i in 0..3 {
+        let log = open(dir.path(), config(1));
+        rt.block_on(async {
+            log.append(vec![("t".into(), record("k", "v", i))])
+                .await
+                .unwrap()
+                .durable()
+                .await
+                .unwrap()
+        });
+        assert_eq!(log.topics()[0].partition_info[0].segments, 1);
+    }
+}
+
+#[test]
 fn concurrent_appends_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
