@@ -6,17 +6,21 @@
 //! "batch"` (each append awaited until durable) and `fsync = { interval =
 //! "50ms" }` (appends pipelined, the last one awaited), it measures the log
 //! and then the raw limit: the very same batch bytes written to one file
-//! with `write` + `sync_data` (per batch, or every 50 ms). Each input batch
-//! is built right before its append (hot in cache, as from a source) and
-//! the building time is not counted. Log and raw alternate three times per
-//! case (0.7 s each at most) and the best of each counts, since the machine
-//! may be shared. Then it reads a million records back from the page cache.
+//! on the same file system with `write` + `sync_data` (per batch, or every
+//! 50 ms). The log is fed through [`Log::append_batch`], from one prepared
+//! set of keys and values (the records the raw bytes encode), so encoding
+//! is counted; the topic is created before the clock starts, as the raw
+//! file is. Log and raw alternate five times per case (0.5 s each at most)
+//! and the best of each counts, since the machine may be shared. Then it
+//! reads a million records back from the page cache.
 //!
-//! The last two columns are CPU time per record (all threads, 10 ms ticks;
-//! for the log, input building is measured up front and taken out): less
-//! sensitive than wall time to other work on the machine.
+//! The last two columns are CPU time per record (all threads, 10 ms ticks):
+//! less sensitive than wall time to other work on the machine.
 //!
 //! `HEADWATER_BENCH_CASE=true-100` runs only that case (`{interval}-{batch}`),
+//! `HEADWATER_BENCH_API=append` feeds the log through [`Log::append`] with
+//! owned records instead, built right before each append (the building time
+//! is not counted, its CPU is estimated up front and taken out),
 //! `HEADWATER_BENCH_ONLY_READ=1` only the read part,
 //! `HEADWATER_BENCH_VERBOSE=1` prints the log's counters per case,
 //! `HEADWATER_BENCH_NO_RAW=1` skips the raw runs (for profiling the log).
@@ -30,10 +34,11 @@ use headwater_core::config::HumanDuration;
 use headwater_log::{batch, FsyncPolicy, Log, LogConfig, Record};
 
 const RECORD_BYTES: usize = 200;
-const CASE_TIME: Duration = Duration::from_millis(700);
+const CASE_TIME: Duration = Duration::from_millis(500);
 /// The machine is shared: log and raw alternate this many times per case
 /// and the best run of each counts.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
+const TOPIC: &str = "bench.public.t";
 const INTERVAL: Duration = Duration::from_millis(50);
 
 fn records(n: usize, seq: u64) -> Vec<(String, Record)> {
@@ -43,7 +48,7 @@ fn records(n: usize, seq: u64) -> Vec<(String, Record)> {
             let mut value = vec![b'x'; RECORD_BYTES - key.len()];
             value[..8].copy_from_slice(&seq.to_le_bytes());
             (
-                "bench.public.t".to_string(),
+                TOPIC.to_string(),
                 Record {
                     key,
                     value,
@@ -134,45 +139,71 @@ fn record_cap(batch_size: usize, interval: bool) -> usize {
     }
 }
 
-/// Each batch is built right before it is appended, as a source would (its
-/// records hot in cache), but the time spent building it is not counted.
-fn bench_log(dir: &Path, batch_size: usize, interval: bool, rt: &tokio::runtime::Runtime) -> Rate {
+/// Appends through [`Log::append_batch`] (or [`Log::append`] when
+/// `legacy`), one batch per append of the same `batch_size` records.
+fn bench_log(
+    dir: &Path,
+    batch_size: usize,
+    interval: bool,
+    legacy: bool,
+    rt: &tokio::runtime::Runtime,
+) -> Rate {
     let log = Log::open(dir, config(interval)).expect("open log");
+    // The records the raw run writes, as a source would hold them.
+    let input = records(batch_size, 0);
+    let push_all = || {
+        let mut batch = log.batch();
+        for (_, r) in &input {
+            batch
+                .push(TOPIC, &r.key, &r.value, r.timestamp_ms)
+                .expect("push");
+        }
+        batch
+    };
+    // Create the topic before the clock starts, as the raw file is.
+    rt.block_on(async { log.append_batch(push_all()).await?.durable_batches().await })
+        .expect("first append");
     let batches = (record_cap(batch_size, interval) / batch_size) as u64;
     let cpu_start = cpu_time();
-    let (count, elapsed, building) = rt.block_on(async {
+    let (count, elapsed) = rt.block_on(async {
         let start = Instant::now();
         let mut building = Duration::ZERO;
         let mut seq = 0u64;
         let mut last = None;
         while start.elapsed() < CASE_TIME + building && seq < batches {
-            let t = Instant::now();
-            let batch = records(batch_size, seq);
-            building += t.elapsed();
-            let receipt = log.append(batch).await.expect("append");
+            let receipt = if legacy {
+                let t = Instant::now();
+                let batch = records(batch_size, seq);
+                building += t.elapsed();
+                log.append(batch).await.expect("append")
+            } else {
+                log.append_batch(push_all()).await.expect("append")
+            };
             seq += 1;
             if interval {
                 last = Some(receipt);
             } else {
-                receipt.durable().await.expect("durable");
+                receipt.durable_batches().await.expect("durable");
             }
         }
         if let Some(receipt) = last {
-            receipt.durable().await.expect("durable");
+            receipt.durable_batches().await.expect("durable");
         }
         (
             seq * batch_size as u64,
             start.elapsed().saturating_sub(building),
-            building,
         )
     });
-    let building_cpu = Duration::from_nanos(
-        (BUILD_NS_PER_RECORD.get().copied().unwrap_or(0.0) * count as f64) as u64,
-    );
+    let building_cpu = if legacy {
+        Duration::from_nanos(
+            (BUILD_NS_PER_RECORD.get().copied().unwrap_or(0.0) * count as f64) as u64,
+        )
+    } else {
+        Duration::ZERO
+    };
     let cpu = cpu_time()
         .saturating_sub(cpu_start)
         .saturating_sub(building_cpu);
-    let _ = building;
     if std::env::var_os("HEADWATER_BENCH_VERBOSE").is_some() {
         eprintln!(
             "  batch {batch_size} interval {interval}: {:?}",
@@ -192,6 +223,9 @@ fn bench_raw(path: &Path, batch_size: usize, interval: bool) -> Rate {
     // limit pays for nothing but write and sync.
     let recs = records(batch_size, 0);
     let bytes = batch::encode(recs.iter().map(|(_, r)| r));
+    // As the log's topic, the file exists and holds a batch before the clock starts.
+    file.write_all(&bytes).expect("write");
+    file.sync_data().expect("sync");
     let cpu_start = cpu_time();
     let start = Instant::now();
     let mut last_sync = Instant::now();
@@ -220,22 +254,24 @@ fn bench_read(dir: &Path, rt: &tokio::runtime::Runtime) {
         let mut seq = 0;
         let mut last = None;
         while seq * 1000 < target {
-            last = Some(
-                log.append(records(1000, 1_000_000 + seq))
-                    .await
-                    .expect("append"),
-            );
+            let mut batch = log.batch();
+            for (_, r) in records(1000, 1_000_000 + seq) {
+                batch
+                    .push(TOPIC, &r.key, &r.value, r.timestamp_ms)
+                    .expect("push");
+            }
+            last = Some(log.append_batch(batch).await.expect("append"));
             seq += 1;
         }
         if let Some(r) = last {
             r.durable().await.expect("durable");
         }
     });
-    let hwm = log.high_watermark("bench.public.t", 0);
+    let hwm = log.high_watermark(TOPIC, 0);
     // Three passes each; the first also warms the allocator.
     let modes = [("read_now (blocking)", false), ("next_batch (async)", true)];
     for (name, asynchronous) in modes.into_iter().flat_map(|m| [m; 3]) {
-        let mut reader = log.reader("bench.public.t", 0, 0).expect("reader");
+        let mut reader = log.reader(TOPIC, 0, 0).expect("reader");
         let start = Instant::now();
         let (mut n, mut bytes) = (0u64, 0u64);
         while n < hwm {
@@ -274,6 +310,19 @@ fn main() {
         "200-byte records, one partition, scratch in {}",
         scratch.path().display()
     );
+    let only_read = std::env::var_os("HEADWATER_BENCH_ONLY_READ").is_some();
+    let legacy = std::env::var("HEADWATER_BENCH_API").is_ok_and(|a| a == "append");
+    println!(
+        "log API: {}",
+        if legacy {
+            "Log::append (owned records; building not counted)"
+        } else {
+            "Log::append_batch (borrowed keys and values; encoding counted)"
+        }
+    );
+    if legacy {
+        calibrate_building();
+    }
     println!(
         "{:<9} {:>6} | {:>12} {:>9} | {:>12} {:>9} | {:>6} | {:>13} {:>13}",
         "fsync",
@@ -286,8 +335,6 @@ fn main() {
         "log cpu ns/rec",
         "raw cpu ns/rec"
     );
-    let only_read = std::env::var_os("HEADWATER_BENCH_ONLY_READ").is_some();
-    calibrate_building();
     for interval in [false, true].into_iter().filter(|_| !only_read) {
         for batch_size in [1usize, 100, 1000] {
             let case_name = format!("{interval}-{batch_size}");
@@ -306,7 +353,13 @@ fn main() {
             };
             let case = scratch.path().join(format!("case-{interval}-{batch_size}"));
             for round in 0..ROUNDS {
-                let l = bench_log(&case.join(format!("log{round}")), batch_size, interval, &rt);
+                let l = bench_log(
+                    &case.join(format!("log{round}")),
+                    batch_size,
+                    interval,
+                    legacy,
+                    &rt,
+                );
                 let r = if std::env::var_os("HEADWATER_BENCH_NO_RAW").is_some() {
                     Rate {
                         records: 1,

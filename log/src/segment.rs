@@ -4,7 +4,7 @@
 //! a shared [`SegmentView`].
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -56,6 +56,7 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
 pub struct WritableSegment {
     view: Arc<SegmentView>,
     file: File,
+    /// Bytes written and staged; `view.size` counts only the written ones.
     size: u64,
     next_offset: u64,
     /// When the segment was started (wall clock, ms since the epoch): its
@@ -177,9 +178,10 @@ impl WritableSegment {
         Duration::from_millis(ms.unsigned_abs())
     }
 
-    /// Stamps the next offset on an encoded batch and writes it. Not
-    /// durable until [`WritableSegment::sync`].
-    pub fn append(&mut self, bytes: &mut [u8]) -> Result<BatchHeader> {
+    /// Stamps the next offset on an encoded batch and indexes it, to be
+    /// written by [`WritableSegment::write`] right after the batches staged
+    /// before it. Not durable until [`WritableSegment::sync`].
+    pub fn stage(&mut self, bytes: &mut [u8]) -> Result<BatchHeader> {
         batch::set_base_offset(bytes, self.next_offset);
         let header = batch::parse_header(bytes).map_err(|problem| LogError::Corrupt {
             path: self.view.path.clone(),
@@ -187,18 +189,52 @@ impl WritableSegment {
             position: self.size,
             problem: format!("refusing to write a malformed batch: {problem}"),
         })?;
-        self.file
-            .write_all(bytes)
-            .map_err(|e| LogError::io("appending to segment", &self.view.path, e))?;
+        if header.length as usize != bytes.len() {
+            return Err(LogError::Corrupt {
+                path: self.view.path.clone(),
+                offset: self.next_offset,
+                position: self.size,
+                problem: format!(
+                    "refusing to write a malformed batch: it says {} bytes, {} present",
+                    header.length,
+                    bytes.len()
+                ),
+            });
+        }
         self.view
             .index
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .on_batch(self.interval, &header, self.size);
         self.size += bytes.len() as u64;
-        self.view.size.store(self.size, Ordering::Release);
         self.next_offset = header.next_offset();
         Ok(header)
+    }
+
+    /// Writes the staged batches, in order, with as few `writev` calls as
+    /// the kernel allows (usually one).
+    pub fn write(&mut self, batches: &[Vec<u8>]) -> Result<()> {
+        const MAX_IOVECS: usize = 1024;
+        let mut slices: Vec<IoSlice<'_>> = batches.iter().map(|b| IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = rest.len().min(MAX_IOVECS);
+            match self.file.write_vectored(&rest[..n]) {
+                Ok(0) => {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "the file system accepted no bytes",
+                    );
+                    return Err(LogError::io("appending to segment", &self.view.path, e));
+                }
+                Ok(written) => IoSlice::advance_slices(&mut rest, written),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LogError::io("appending to segment", &self.view.path, e)),
+            }
+        }
+        let written: u64 = batches.iter().map(|b| b.len() as u64).sum();
+        self.view.size.fetch_add(written, Ordering::AcqRel);
+        Ok(())
     }
 
     pub fn sync(&self) -> Result<()> {
