@@ -5,12 +5,15 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-const KEEP: usize = 32;
+/// Capacity kept in the pool at most (about what may be in flight).
+const KEEP_BYTES: usize = 16 << 20;
+/// Larger buffers are freed, not kept.
 const MAX_BYTES: usize = 8 << 20;
 
 #[derive(Debug, Default)]
 pub struct BufferPool {
-    free: Mutex<Vec<Vec<u8>>>,
+    /// The buffers, and the sum of their capacities.
+    free: Mutex<(Vec<Vec<u8>>, usize)>,
     /// The length of the last batch handed back: new buffers start with
     /// that capacity instead of growing (and copying) record by record.
     last_len: AtomicUsize,
@@ -18,7 +21,12 @@ pub struct BufferPool {
 
 impl BufferPool {
     pub fn take(&self) -> Vec<u8> {
-        let buffer = self.free.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let buffer = {
+            let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+            let buffer = free.0.pop();
+            free.1 -= buffer.as_ref().map_or(0, Vec::capacity);
+            buffer
+        };
         let want = self.last_len.load(Ordering::Relaxed);
         match buffer {
             Some(mut buffer) => {
@@ -35,9 +43,10 @@ impl BufferPool {
             return;
         }
         self.last_len.store(buffer.len(), Ordering::Relaxed);
-        let mut pool = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < KEEP {
-            pool.push(buffer);
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        if free.1 + buffer.capacity() <= KEEP_BYTES {
+            free.1 += buffer.capacity();
+            free.0.push(buffer);
         }
     }
 }

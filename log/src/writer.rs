@@ -54,6 +54,10 @@ pub(crate) enum Command {
 
 const RETENTION_EVERY: Duration = Duration::from_secs(30);
 const MAX_COMMANDS_PER_ROUND: usize = 4096;
+/// Staged bytes that are written (and their appenders' back-pressure
+/// permits released) without waiting for the end of the round, so a caller
+/// blocked on a full queue resumes while the writer writes the rest.
+const WRITE_EVERY: usize = 4 << 20;
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -105,9 +109,15 @@ impl Writer {
             let mut force_sync = false;
             let mut flushes = Vec::new();
             let mut permits = Vec::new();
+            let mut staged = 0;
             for command in commands {
                 if !matches!(command, Command::Append { .. }) {
                     self.write_staged();
+                }
+                if staged >= WRITE_EVERY {
+                    self.write_staged();
+                    permits.clear();
+                    staged = 0;
                 }
                 match command {
                     Command::Append {
@@ -117,6 +127,7 @@ impl Writer {
                     } => {
                         // Staged here, written below with the round's
                         // other batches: one write per partition.
+                        staged += permit.num_permits();
                         let result = self.append(batches);
                         permits.push(permit);
                         // The caller is woken once, when durable: a wake-up
