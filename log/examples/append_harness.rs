@@ -188,9 +188,10 @@ fn bench_log(
     let input = records(batch_size, 0);
     let push_all = || {
         let mut batch = log.batch();
+        let topic = batch.topic(TOPIC).expect("topic");
         for (_, r) in &input {
             batch
-                .push(TOPIC, &r.key, &r.value, r.timestamp_ms)
+                .push_to(topic, &r.key, &r.value, r.timestamp_ms)
                 .expect("push");
         }
         batch

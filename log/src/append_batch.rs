@@ -12,6 +12,10 @@ use crate::log::Shared;
 use crate::topic::partition_for;
 use crate::writer::PartitionBatch;
 
+/// A topic of one [`AppendBatch`], from [`AppendBatch::topic`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchTopic(u32);
+
 /// Records to append together, built with [`Log::batch`](crate::Log::batch)
 /// and appended with [`Log::append_batch`](crate::Log::append_batch). Each
 /// record goes to partition [`partition_for`]`(key)` of its topic; the
@@ -61,12 +65,13 @@ fn too_large(topic: &str) -> LogError {
 
 impl AppendBatch {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let records = shared.buffers.last_records();
         AppendBatch {
             shared,
             topics: Vec::new(),
             last: 0,
             groups: Vec::new(),
-            placement: Vec::new(),
+            placement: Vec::with_capacity(records),
             key: Vec::new(),
         }
     }
@@ -80,10 +85,45 @@ impl AppendBatch {
         self.placement.is_empty()
     }
 
+    /// A handle on `topic` for [`AppendBatch::push_to`] and
+    /// [`AppendBatch::push_with_to`], which then skip looking the name up
+    /// per record. Valid for this batch only. Fails on an invalid name.
+    pub fn topic(&mut self, topic: &str) -> Result<BatchTopic> {
+        self.topic_index(topic).map(|t| BatchTopic(t as u32))
+    }
+
+    fn slot(&self, topic: BatchTopic) -> Result<usize> {
+        let t = topic.0 as usize;
+        if t < self.topics.len() {
+            Ok(t)
+        } else {
+            Err(LogError::BadRecord {
+                topic: format!("#{t}"),
+                reason: "the topic handle comes from another batch".into(),
+            })
+        }
+    }
+
     /// Adds a record, copying `key` and `value` into the batch. Fails on an
     /// invalid topic name, or past 1 GiB for one partition.
     pub fn push(&mut self, topic: &str, key: &[u8], value: &[u8], timestamp_ms: i64) -> Result<()> {
         let t = self.topic_index(topic)?;
+        self.push_at(t, key, value, timestamp_ms)
+    }
+
+    /// [`AppendBatch::push`] to a topic from [`AppendBatch::topic`].
+    pub fn push_to(
+        &mut self,
+        topic: BatchTopic,
+        key: &[u8],
+        value: &[u8],
+        timestamp_ms: i64,
+    ) -> Result<()> {
+        let t = self.slot(topic)?;
+        self.push_at(t, key, value, timestamp_ms)
+    }
+
+    fn push_at(&mut self, t: usize, key: &[u8], value: &[u8], timestamp_ms: i64) -> Result<()> {
         let partition = partition_for(key, self.topics[t].partitions);
         let record = RECORD_HEADER_LEN + key.len() + value.len();
         let used = match self.topics[t].groups[partition as usize] {
@@ -94,7 +134,7 @@ impl AppendBatch {
             }
         };
         if used.saturating_add(record) > MAX_BATCH_LEN as usize {
-            return Err(too_large(topic));
+            return Err(too_large(&self.topics[t].name));
         }
         let g = self.group(t, partition);
         let group = &mut self.groups[g];
@@ -116,6 +156,28 @@ impl AppendBatch {
         value: impl FnOnce(&mut Vec<u8>),
     ) -> Result<()> {
         let t = self.topic_index(topic)?;
+        self.push_with_at(t, timestamp_ms, key, value)
+    }
+
+    /// [`AppendBatch::push_with`] to a topic from [`AppendBatch::topic`].
+    pub fn push_with_to(
+        &mut self,
+        topic: BatchTopic,
+        timestamp_ms: i64,
+        key: impl FnOnce(&mut Vec<u8>),
+        value: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        let t = self.slot(topic)?;
+        self.push_with_at(t, timestamp_ms, key, value)
+    }
+
+    fn push_with_at(
+        &mut self,
+        t: usize,
+        timestamp_ms: i64,
+        key: impl FnOnce(&mut Vec<u8>),
+        value: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
         let mut key_buf = std::mem::take(&mut self.key);
         key_buf.clear();
         key(&mut key_buf);
@@ -129,9 +191,10 @@ impl AppendBatch {
         let value_start = group.buf.len();
         value(&mut group.buf);
         let end = group.buf.len();
+        let topic = &self.topics[t].name;
         let problem = if end < value_start {
             Some(LogError::BadRecord {
-                topic: topic.to_owned(),
+                topic: topic.to_string(),
                 reason: "the value encoder removed bytes from the batch instead of appending"
                     .into(),
             })
@@ -225,6 +288,7 @@ impl AppendBatch {
                 records: group.frame.count,
             });
         }
+        self.shared.buffers.set_last_records(self.placement.len());
         Finished {
             batches,
             groups: summary,

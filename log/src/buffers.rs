@@ -17,9 +17,20 @@ pub struct BufferPool {
     /// The length of the last batch handed back: new buffers start with
     /// that capacity instead of growing (and copying) record by record.
     last_len: AtomicUsize,
+    /// Records in the last append, likewise for its per-record vectors.
+    last_records: AtomicUsize,
 }
 
 impl BufferPool {
+    pub fn last_records(&self) -> usize {
+        self.last_records.load(Ordering::Relaxed)
+    }
+
+    pub fn set_last_records(&self, records: usize) {
+        self.last_records
+            .store(records.min(1 << 20), Ordering::Relaxed);
+    }
+
     pub fn take(&self) -> Vec<u8> {
         let buffer = {
             let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());

@@ -29,7 +29,7 @@ mod topic;
 pub mod verify;
 mod writer;
 
-pub use append_batch::AppendBatch;
+pub use append_batch::{AppendBatch, BatchTopic};
 pub use batch::{LogRecord, Record};
 pub use config::{FsyncPolicy, LogConfig};
 pub use error::LogError;

@@ -657,3 +657,46 @@ fn append_batch_rejects_bad_records_and_foreign_batches() {
         Err(LogError::ForeignBatch)
     ));
 }
+
+#[test]
+fn append_batch_topic_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(2));
+    let mut batch = log.batch();
+    let a = batch.topic("a").unwrap();
+    let b = batch.topic("b").unwrap();
+    assert_eq!(batch.topic("a").unwrap(), a);
+    batch.push_to(a, b"k1", b"one", 1).unwrap();
+    batch
+        .push_with_to(
+            b,
+            2,
+            |k| k.extend_from_slice(b"k2"),
+            |v| v.extend_from_slice(b"two"),
+        )
+        .unwrap();
+    batch.push("a", b"k1", b"three", 3).unwrap();
+    let mut other = log.batch();
+    assert!(matches!(
+        other.push_to(b, b"k", b"v", 0),
+        Err(LogError::BadRecord { .. })
+    ));
+    let receipt = rt.block_on(log.append_batch(batch)).unwrap();
+    let offsets = rt.block_on(receipt.durable()).unwrap();
+    let (p1, p2) = (partition_for(b"k1", 2), partition_for(b"k2", 2));
+    assert_eq!(
+        offsets,
+        vec![
+            ("a".to_string(), p1, 0),
+            ("b".to_string(), p2, 0),
+            ("a".to_string(), p1, 1)
+        ]
+    );
+    let values: Vec<_> = read_all(&log, "a", p1, 0)
+        .into_iter()
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(values, vec![&b"one"[..], &b"three"[..]]);
+    assert_eq!(&read_all(&log, "b", p2, 0)[0].value[..], b"two");
+}
