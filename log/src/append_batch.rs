@@ -314,3 +314,15 @@ impl std::fmt::Debug for AppendBatch {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_can_cross_an_await_in_a_send_future() {
+        fn assert_send<T: Send + Sync>() {}
+        assert_send::<AppendBatch>();
+        assert_send::<crate::AppendReceipt>();
+    }
+}
