@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// Capacity kept in the pool at most (about what may be in flight).
-const KEEP_BYTES: usize = 16 << 20;
+const KEEP_BYTES: usize = 8 << 20;
 /// Larger buffers are freed, not kept.
 const MAX_BYTES: usize = 8 << 20;
 

@@ -37,9 +37,10 @@ use crate::topic::{partition_dir, topics_dir, PartitionShared, TopicMeta, TopicS
 use crate::writer::{Command, Writer};
 
 /// Bytes of appends handed to the writer but not yet written; more waits.
-/// Enough to keep the writer busy through an fsync at disk speed; more
-/// only costs memory (and page faults to fill fresh buffers).
-const MAX_IN_FLIGHT: usize = 16 << 20;
+/// Enough to keep the writer busy (milliseconds of writing); more only
+/// costs memory, page faults to fill fresh buffers, and a slower copy into
+/// the page cache once the queued batches no longer fit in the CPU caches.
+const MAX_IN_FLIGHT: usize = 4 << 20;
 
 pub(crate) struct Shared {
     pub dir: PathBuf,
@@ -327,7 +328,7 @@ impl Log {
     /// partition form one batch, in call order.
     ///
     /// Returns once the append is queued to the writer in order behind
-    /// every earlier append (waiting first while more than 16 MiB are queued:
+    /// every earlier append (waiting first while more than 4 MiB are queued:
     /// back-pressure). Offsets, and any write or fsync error, come from
     /// [`AppendReceipt::durable`]. Returning before the write lets a caller
     /// prepare its next batch while the writer thread writes this one.

@@ -57,7 +57,7 @@ const MAX_COMMANDS_PER_ROUND: usize = 4096;
 /// Staged bytes that are written (and their appenders' back-pressure
 /// permits released) without waiting for the end of the round, so a caller
 /// blocked on a full queue resumes while the writer writes the rest.
-const WRITE_EVERY: usize = 4 << 20;
+const WRITE_EVERY: usize = 1 << 20;
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
