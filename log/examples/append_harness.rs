@@ -18,7 +18,9 @@
 //! counted; the topic is created before the clock starts, as the raw file
 //! is (and holds one batch). Log and raw alternate five times per case
 //! (0.5 s each at most), since the machine may be shared. Then it reads a
-//! million records back from the page cache.
+//! million records back from the page cache. The raw run writes one
+//! encoded batch over and over, from a buffer that stays in the CPU caches;
+//! the log's batches are new memory each time: a strict baseline.
 //!
 //! `ratio best` is the best log run over the best raw run; `paired median`
 //! the median over rounds of log / raw run back to back (less sensitive to
