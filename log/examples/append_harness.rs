@@ -2,21 +2,36 @@
 //!
 //! `cargo run --release -p headwater-log --example append_harness [DIR]`
 //!
-//! For 200-byte records in batches of 1, 100 and 1,000, with `fsync =
-//! "batch"` (each append awaited until durable) and `fsync = { interval =
-//! "50ms" }` (appends pipelined, the last one awaited), it measures the log
-//! and then the raw limit: the very same batch bytes written to one file
-//! with `write` + `sync_data` (per batch, or every 50 ms). Each input batch
-//! is built right before its append (hot in cache, as from a source) and
-//! the building time is not counted. Log and raw alternate three times per
-//! case (0.7 s each at most) and the best of each counts, since the machine
-//! may be shared. Then it reads a million records back from the page cache.
+//! For 200-byte records in batches of 1, 100 and 1,000, it measures the
+//! log and then the raw limit: the very same batch bytes written to one
+//! file on the same file system with `write` + `sync_data` (per batch, or
+//! every 50 ms). Modes (first column):
 //!
-//! The last two columns are CPU time per record (all threads, 10 ms ticks;
-//! for the log, input building is measured up front and taken out): less
-//! sensitive than wall time to other work on the machine.
+//! - `batch`: `fsync = "batch"`, each append awaited until durable before
+//!   the next is built: one fsync per append, as in the raw run (the last
+//!   columns show appends per fsync), and nothing overlaps the fsync;
+//! - `50ms`: `fsync = { interval = "50ms" }`, appends pipelined, the last
+//!   one awaited.
 //!
-//! `HEADWATER_BENCH_CASE=true-100` runs only that case (`{interval}-{batch}`),
+//! The log is fed through [`Log::append_batch`], from one prepared set of
+//! keys and values (the records the raw bytes encode), so encoding is
+//! counted; the topic is created before the clock starts, as the raw file
+//! is (and holds one batch). Log and raw alternate five times per case
+//! (0.5 s each at most), since the machine may be shared. Then it reads a
+//! million records back from the page cache. The raw run writes one
+//! encoded batch over and over, from a buffer that stays in the CPU caches;
+//! the log's batches are new memory each time: a strict baseline.
+//!
+//! `ratio best` is the best log run over the best raw run; `paired median`
+//! the median over rounds of log / raw run back to back (less sensitive to
+//! a slow phase of a shared disk). The next two columns are CPU time per
+//! record (all threads, 10 ms ticks): less sensitive than wall time to
+//! other work on the machine.
+//!
+//! `HEADWATER_BENCH_CASE=batch-100` runs only that case (`{mode}-{batch}`),
+//! `HEADWATER_BENCH_API=append` feeds the log through [`Log::append`] with
+//! owned records instead, built right before each append (the building time
+//! is not counted, its CPU is estimated up front and taken out),
 //! `HEADWATER_BENCH_ONLY_READ=1` only the read part,
 //! `HEADWATER_BENCH_VERBOSE=1` prints the log's counters per case,
 //! `HEADWATER_BENCH_NO_RAW=1` skips the raw runs (for profiling the log).
@@ -30,10 +45,11 @@ use headwater_core::config::HumanDuration;
 use headwater_log::{batch, FsyncPolicy, Log, LogConfig, Record};
 
 const RECORD_BYTES: usize = 200;
-const CASE_TIME: Duration = Duration::from_millis(700);
+const CASE_TIME: Duration = Duration::from_millis(500);
 /// The machine is shared: log and raw alternate this many times per case
 /// and the best run of each counts.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
+const TOPIC: &str = "bench.public.t";
 const INTERVAL: Duration = Duration::from_millis(50);
 
 fn records(n: usize, seq: u64) -> Vec<(String, Record)> {
@@ -43,7 +59,7 @@ fn records(n: usize, seq: u64) -> Vec<(String, Record)> {
             let mut value = vec![b'x'; RECORD_BYTES - key.len()];
             value[..8].copy_from_slice(&seq.to_le_bytes());
             (
-                "bench.public.t".to_string(),
+                TOPIC.to_string(),
                 Record {
                     key,
                     value,
@@ -57,6 +73,8 @@ fn records(n: usize, seq: u64) -> Vec<(String, Record)> {
 struct Rate {
     records: u64,
     elapsed: Duration,
+    /// fsync calls during the run.
+    fsyncs: u64,
     /// CPU time of the whole process (all threads) for the run.
     cpu: Duration,
 }
@@ -109,6 +127,29 @@ impl Rate {
     }
 }
 
+/// How appends are issued and fsynced.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `fsync = "batch"`, each append awaited until durable before the
+    /// next is built: one fsync per append, as the raw run does (the
+    /// `appends/fsync` columns show it), and nothing overlaps the fsync.
+    Batch,
+    /// `fsync = { interval = "50ms" }`, appends pipelined, the last awaited.
+    Interval,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Batch => "batch",
+            Mode::Interval => "50ms",
+        }
+    }
+    fn interval(self) -> bool {
+        self == Mode::Interval
+    }
+}
+
 fn config(interval: bool) -> LogConfig {
     LogConfig {
         partitions: 1,
@@ -134,55 +175,84 @@ fn record_cap(batch_size: usize, interval: bool) -> usize {
     }
 }
 
-/// Each batch is built right before it is appended, as a source would (its
-/// records hot in cache), but the time spent building it is not counted.
-fn bench_log(dir: &Path, batch_size: usize, interval: bool, rt: &tokio::runtime::Runtime) -> Rate {
+/// Appends through [`Log::append_batch`] (or [`Log::append`] when
+/// `legacy`), one batch per append of the same `batch_size` records.
+fn bench_log(
+    dir: &Path,
+    batch_size: usize,
+    mode: Mode,
+    legacy: bool,
+    rt: &tokio::runtime::Runtime,
+) -> Rate {
+    let interval = mode.interval();
     let log = Log::open(dir, config(interval)).expect("open log");
+    // The records the raw run writes, as a source would hold them.
+    let input = records(batch_size, 0);
+    let push_all = || {
+        let mut batch = log.batch();
+        let topic = batch.topic(TOPIC).expect("topic");
+        for (_, r) in &input {
+            batch
+                .push_to(topic, &r.key, &r.value, r.timestamp_ms)
+                .expect("push");
+        }
+        batch
+    };
+    // Create the topic before the clock starts, as the raw file is.
+    rt.block_on(async { log.append_batch(push_all()).await?.durable_batches().await })
+        .expect("first append");
     let batches = (record_cap(batch_size, interval) / batch_size) as u64;
+    let fsyncs_before = log.stats().fsyncs;
     let cpu_start = cpu_time();
-    let (count, elapsed, building) = rt.block_on(async {
+    let (count, elapsed) = rt.block_on(async {
         let start = Instant::now();
         let mut building = Duration::ZERO;
         let mut seq = 0u64;
         let mut last = None;
         while start.elapsed() < CASE_TIME + building && seq < batches {
-            let t = Instant::now();
-            let batch = records(batch_size, seq);
-            building += t.elapsed();
-            let receipt = log.append(batch).await.expect("append");
-            seq += 1;
-            if interval {
-                last = Some(receipt);
+            let receipt = if legacy {
+                let t = Instant::now();
+                let batch = records(batch_size, seq);
+                building += t.elapsed();
+                log.append(batch).await.expect("append")
             } else {
-                receipt.durable().await.expect("durable");
+                log.append_batch(push_all()).await.expect("append")
+            };
+            seq += 1;
+            match mode {
+                Mode::Interval => last = Some(receipt),
+                Mode::Batch => {
+                    receipt.durable_batches().await.expect("durable");
+                }
             }
         }
         if let Some(receipt) = last {
-            receipt.durable().await.expect("durable");
+            receipt.durable_batches().await.expect("durable");
         }
         (
             seq * batch_size as u64,
             start.elapsed().saturating_sub(building),
-            building,
         )
     });
-    let building_cpu = Duration::from_nanos(
-        (BUILD_NS_PER_RECORD.get().copied().unwrap_or(0.0) * count as f64) as u64,
-    );
+    let building_cpu = if legacy {
+        Duration::from_nanos(
+            (BUILD_NS_PER_RECORD.get().copied().unwrap_or(0.0) * count as f64) as u64,
+        )
+    } else {
+        Duration::ZERO
+    };
     let cpu = cpu_time()
         .saturating_sub(cpu_start)
         .saturating_sub(building_cpu);
-    let _ = building;
+    let stats = log.stats();
     if std::env::var_os("HEADWATER_BENCH_VERBOSE").is_some() {
-        eprintln!(
-            "  batch {batch_size} interval {interval}: {:?}",
-            log.stats()
-        );
+        eprintln!("  batch {batch_size} {}: {stats:?}", mode.name());
     }
     Rate {
         records: count,
         elapsed,
         cpu,
+        fsyncs: stats.fsyncs - fsyncs_before,
     }
 }
 
@@ -192,24 +262,34 @@ fn bench_raw(path: &Path, batch_size: usize, interval: bool) -> Rate {
     // limit pays for nothing but write and sync.
     let recs = records(batch_size, 0);
     let bytes = batch::encode(recs.iter().map(|(_, r)| r));
+    // As the log's topic, the file exists and holds a batch before the clock starts.
+    file.write_all(&bytes).expect("write");
+    file.sync_data().expect("sync");
     let cpu_start = cpu_time();
     let start = Instant::now();
     let mut last_sync = Instant::now();
     let mut seq = 0u64;
+    let mut fsyncs = 1;
     let batches = (record_cap(batch_size, interval) / batch_size) as u64;
     while start.elapsed() < CASE_TIME && seq < batches {
         file.write_all(&bytes).expect("write");
         seq += 1;
         if !interval || last_sync.elapsed() >= INTERVAL {
             file.sync_data().expect("sync");
+            fsyncs += 1;
             last_sync = Instant::now();
         }
     }
-    file.sync_data().expect("sync");
+    if interval {
+        file.sync_data().expect("sync");
+    } else {
+        fsyncs -= 1;
+    }
     Rate {
         records: seq * batch_size as u64,
         elapsed: start.elapsed(),
         cpu: cpu_time().saturating_sub(cpu_start),
+        fsyncs,
     }
 }
 
@@ -220,22 +300,24 @@ fn bench_read(dir: &Path, rt: &tokio::runtime::Runtime) {
         let mut seq = 0;
         let mut last = None;
         while seq * 1000 < target {
-            last = Some(
-                log.append(records(1000, 1_000_000 + seq))
-                    .await
-                    .expect("append"),
-            );
+            let mut batch = log.batch();
+            for (_, r) in records(1000, 1_000_000 + seq) {
+                batch
+                    .push(TOPIC, &r.key, &r.value, r.timestamp_ms)
+                    .expect("push");
+            }
+            last = Some(log.append_batch(batch).await.expect("append"));
             seq += 1;
         }
         if let Some(r) = last {
             r.durable().await.expect("durable");
         }
     });
-    let hwm = log.high_watermark("bench.public.t", 0);
+    let hwm = log.high_watermark(TOPIC, 0);
     // Three passes each; the first also warms the allocator.
     let modes = [("read_now (blocking)", false), ("next_batch (async)", true)];
     for (name, asynchronous) in modes.into_iter().flat_map(|m| [m; 3]) {
-        let mut reader = log.reader("bench.public.t", 0, 0).expect("reader");
+        let mut reader = log.reader(TOPIC, 0, 0).expect("reader");
         let start = Instant::now();
         let (mut n, mut bytes) = (0u64, 0u64);
         while n < hwm {
@@ -274,8 +356,21 @@ fn main() {
         "200-byte records, one partition, scratch in {}",
         scratch.path().display()
     );
+    let only_read = std::env::var_os("HEADWATER_BENCH_ONLY_READ").is_some();
+    let legacy = std::env::var("HEADWATER_BENCH_API").is_ok_and(|a| a == "append");
     println!(
-        "{:<9} {:>6} | {:>12} {:>9} | {:>12} {:>9} | {:>6} | {:>13} {:>13}",
+        "log API: {}",
+        if legacy {
+            "Log::append (owned records; building not counted)"
+        } else {
+            "Log::append_batch (borrowed keys and values; encoding counted)"
+        }
+    );
+    if legacy {
+        calibrate_building();
+    }
+    println!(
+        "{:<9} {:>5} | {:>10} {:>8} | {:>10} {:>8} | {:>5} {:>6} | {:>7} {:>7} | {:>6} {:>6}",
         "fsync",
         "batch",
         "log rec/s",
@@ -283,63 +378,69 @@ fn main() {
         "raw rec/s",
         "raw MB/s",
         "ratio",
-        "log cpu ns/rec",
-        "raw cpu ns/rec"
+        "paired",
+        "log cpu",
+        "raw cpu",
+        "log",
+        "raw"
     );
-    let only_read = std::env::var_os("HEADWATER_BENCH_ONLY_READ").is_some();
-    calibrate_building();
-    for interval in [false, true].into_iter().filter(|_| !only_read) {
+    println!(
+        "{:<9} {:>5} | {:>10} {:>8} | {:>10} {:>8} | {:>5} {:>6} | {:>7} {:>7} | {:>13}",
+        "", "", "", "", "", "", "best", "median", "ns/rec", "ns/rec", "appends/fsync"
+    );
+    let modes = [Mode::Batch, Mode::Interval];
+    let no_raw = std::env::var_os("HEADWATER_BENCH_NO_RAW").is_some();
+    let none = || Rate {
+        records: 0,
+        elapsed: Duration::from_secs(1),
+        cpu: Duration::ZERO,
+        fsyncs: 0,
+    };
+    for mode in modes.into_iter().filter(|_| !only_read) {
         for batch_size in [1usize, 100, 1000] {
-            let case_name = format!("{interval}-{batch_size}");
+            let case_name = format!("{}-{batch_size}", mode.name());
             if std::env::var("HEADWATER_BENCH_CASE").is_ok_and(|c| c != case_name) {
                 continue;
             }
-            let mut log = Rate {
-                records: 0,
-                elapsed: Duration::from_secs(1),
-                cpu: Duration::ZERO,
-            };
-            let mut raw = Rate {
-                records: 0,
-                elapsed: Duration::from_secs(1),
-                cpu: Duration::ZERO,
-            };
-            let case = scratch.path().join(format!("case-{interval}-{batch_size}"));
+            let (mut log, mut raw) = (none(), none());
+            let mut paired = Vec::with_capacity(ROUNDS);
+            let case = scratch.path().join(format!("case-{case_name}"));
             for round in 0..ROUNDS {
-                let l = bench_log(&case.join(format!("log{round}")), batch_size, interval, &rt);
-                let r = if std::env::var_os("HEADWATER_BENCH_NO_RAW").is_some() {
-                    Rate {
-                        records: 1,
-                        elapsed: Duration::from_secs(1),
-                        cpu: Duration::ZERO,
-                    }
+                let log_dir = case.join(format!("log{round}"));
+                let l = bench_log(&log_dir, batch_size, mode, legacy, &rt);
+                let raw_file = case.with_extension(format!("raw{round}"));
+                let r = if no_raw {
+                    none()
                 } else {
-                    bench_raw(
-                        &case.with_extension(format!("raw{round}")),
-                        batch_size,
-                        interval,
-                    )
+                    bench_raw(&raw_file, batch_size, mode.interval())
                 };
+                paired.push(l.per_sec() / r.per_sec().max(f64::MIN_POSITIVE));
                 if l.per_sec() > log.per_sec() {
                     log = l;
                 }
                 if r.per_sec() > raw.per_sec() {
                     raw = r;
                 }
-                let _ = std::fs::remove_dir_all(case.join(format!("log{round}")));
-                let _ = std::fs::remove_file(case.with_extension(format!("raw{round}")));
+                let _ = std::fs::remove_dir_all(&log_dir);
+                let _ = std::fs::remove_file(&raw_file);
             }
+            paired.sort_by(f64::total_cmp);
+            let appends_per_fsync =
+                |r: &Rate| r.records as f64 / batch_size as f64 / r.fsyncs.max(1) as f64;
             println!(
-                "{:<9} {:>6} | {:>12.0} {:>9.2} | {:>12.0} {:>9.2} | {:>6.2} | {:>13.0} {:>13.0}",
-                if interval { "50ms" } else { "batch" },
+                "{:<9} {:>5} | {:>10.0} {:>8.2} | {:>10.0} {:>8.2} | {:>5.2} {:>6.2} | {:>7.0} {:>7.0} | {:>6.1} {:>6.1}",
+                mode.name(),
                 batch_size,
                 log.per_sec(),
                 log.mb_per_sec(),
                 raw.per_sec(),
                 raw.mb_per_sec(),
-                log.per_sec() / raw.per_sec(),
+                log.per_sec() / raw.per_sec().max(f64::MIN_POSITIVE),
+                paired[paired.len() / 2],
                 log.cpu_ns_per_record(),
-                raw.cpu_ns_per_record()
+                raw.cpu_ns_per_record(),
+                appends_per_fsync(&log),
+                appends_per_fsync(&raw),
             );
             let _ = std::fs::remove_dir_all(&case);
         }

@@ -72,26 +72,77 @@ pub fn encode_into<'a>(records: impl IntoIterator<Item = &'a Record> + Clone, ou
         .sum();
     out.clear();
     out.reserve(HEADER_LEN + body);
-    out.resize(HEADER_LEN, 0);
-    let (mut count, mut min_ts, mut max_ts) = (0u32, i64::MAX, i64::MIN);
+    let mut frame = Frame::begin(out);
     for r in records {
-        out.extend_from_slice(&(r.key.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(r.value.len() as u32).to_le_bytes());
-        out.extend_from_slice(&r.timestamp_ms.to_le_bytes());
-        out.extend_from_slice(&r.key);
-        out.extend_from_slice(&r.value);
-        count += 1;
-        min_ts = min_ts.min(r.timestamp_ms);
-        max_ts = max_ts.max(r.timestamp_ms);
+        frame.push(out, &r.key, &r.value, r.timestamp_ms);
     }
-    let length = out.len() as u32;
-    out[8..12].copy_from_slice(&length.to_le_bytes());
-    out[16] = MAGIC;
-    out[20..24].copy_from_slice(&count.to_le_bytes());
-    out[24..32].copy_from_slice(&min_ts.to_le_bytes());
-    out[32..40].copy_from_slice(&max_ts.to_le_bytes());
-    let crc = crc32c::crc32c(&out[CRC_FROM..]);
-    out[12..16].copy_from_slice(&crc.to_le_bytes());
+    frame.finish(out);
+}
+
+/// `key_len u32 | value_len u32 | timestamp_ms i64`, little-endian.
+pub(crate) fn record_header(key_len: usize, value_len: usize, timestamp_ms: i64) -> [u8; 16] {
+    let mut head = [0; RECORD_HEADER_LEN];
+    head[0..4].copy_from_slice(&(key_len as u32).to_le_bytes());
+    head[4..8].copy_from_slice(&(value_len as u32).to_le_bytes());
+    head[8..16].copy_from_slice(&timestamp_ms.to_le_bytes());
+    head
+}
+
+/// A batch being encoded record by record straight into its buffer; the
+/// header is filled in by [`Frame::finish`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frame {
+    start: usize,
+    pub count: u32,
+    min_ts: i64,
+    max_ts: i64,
+}
+
+impl Frame {
+    /// Reserves the header at the end of `out`.
+    pub fn begin(out: &mut Vec<u8>) -> Frame {
+        let start = out.len();
+        out.resize(start + HEADER_LEN, 0);
+        Frame {
+            start,
+            count: 0,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+        }
+    }
+
+    pub fn push(&mut self, out: &mut Vec<u8>, key: &[u8], value: &[u8], timestamp_ms: i64) {
+        out.reserve(RECORD_HEADER_LEN + key.len() + value.len());
+        out.extend_from_slice(&record_header(key.len(), value.len(), timestamp_ms));
+        out.extend_from_slice(key);
+        out.extend_from_slice(value);
+        self.pushed(timestamp_ms);
+    }
+
+    /// Counts a record written into the frame by the caller.
+    pub fn pushed(&mut self, timestamp_ms: i64) {
+        self.count += 1;
+        self.min_ts = self.min_ts.min(timestamp_ms);
+        self.max_ts = self.max_ts.max(timestamp_ms);
+    }
+
+    /// Bytes of the frame so far, header included.
+    pub fn len(&self, out: &[u8]) -> usize {
+        out.len() - self.start
+    }
+
+    /// Fills in the header (base offset 0) and the CRC.
+    pub fn finish(self, out: &mut [u8]) {
+        let b = &mut out[self.start..];
+        let length = b.len() as u32;
+        b[8..12].copy_from_slice(&length.to_le_bytes());
+        b[16] = MAGIC;
+        b[20..24].copy_from_slice(&self.count.to_le_bytes());
+        b[24..32].copy_from_slice(&self.min_ts.to_le_bytes());
+        b[32..40].copy_from_slice(&self.max_ts.to_le_bytes());
+        let crc = crc32c::crc32c(&b[CRC_FROM..]);
+        b[12..16].copy_from_slice(&crc.to_le_bytes());
+    }
 }
 
 pub fn set_base_offset(batch: &mut [u8], base: u64) {

@@ -16,8 +16,9 @@ pub struct LogConfig {
     pub retention_bytes: Option<ByteSize>,
     /// Roll the active segment when it reaches this size…
     pub segment_bytes: ByteSize,
-    /// …or this age (counted from when this process started writing it; a
-    /// segment rolls at its next append once it is old enough).
+    /// …or this age (counted from when the segment file was created, also
+    /// across restarts; a segment rolls at its next append once it is old
+    /// enough).
     pub segment_age: HumanDuration,
     pub fsync: FsyncPolicy,
     /// Above this much disk use, appends wait (back-pressure) until

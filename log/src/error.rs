@@ -81,6 +81,12 @@ pub enum LogError {
 
     #[error("the log was opened read-only")]
     ReadOnly,
+
+    #[error("a record for topic `{topic}` cannot be appended: {reason}")]
+    BadRecord { topic: String, reason: String },
+
+    #[error("a batch built by one log was appended to another; build it with `Log::batch` of the log it is appended to")]
+    ForeignBatch,
 }
 
 impl LogError {
@@ -117,7 +123,9 @@ impl Classify for LogError {
             | LogError::Poisoned { .. }
             | LogError::Config { .. }
             | LogError::Closed
-            | LogError::ReadOnly => ErrorKind::Stop,
+            | LogError::ReadOnly
+            | LogError::BadRecord { .. }
+            | LogError::ForeignBatch => ErrorKind::Stop,
         }
     }
 }

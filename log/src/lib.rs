@@ -12,6 +12,7 @@
 //!
 //! See [`Log`] for the durability contract and [`batch`] for the format.
 
+mod append_batch;
 pub mod batch;
 mod buffers;
 pub mod config;
@@ -28,10 +29,11 @@ mod topic;
 pub mod verify;
 mod writer;
 
+pub use append_batch::{AppendBatch, BatchTopic};
 pub use batch::{LogRecord, Record};
 pub use config::{FsyncPolicy, LogConfig};
 pub use error::LogError;
-pub use log::{AppendReceipt, Log, PartitionInfo, TopicInfo};
+pub use log::{AppendReceipt, AppendedBatch, Log, PartitionInfo, TopicInfo};
 pub use reader::Reader;
 pub use stats::LogStats;
 pub use topic::partition_for;

@@ -24,7 +24,8 @@ use headwater_core::config::Problems;
 use headwater_core::CheckpointStore;
 use tokio::sync::{oneshot, Semaphore};
 
-use crate::batch::{self, Record};
+use crate::append_batch::AppendBatch;
+use crate::batch::Record;
 use crate::buffers::BufferPool;
 use crate::config::LogConfig;
 use crate::error::{check_name, LogError, Result};
@@ -32,13 +33,14 @@ use crate::offsets::ConsumerOffsets;
 use crate::partition::{open_read_only, PartitionWriter};
 use crate::reader::{offset_for_timestamp, Reader};
 use crate::stats::{LogStats, Stats};
-use crate::topic::{
-    partition_dir, partition_for, topics_dir, PartitionShared, TopicMeta, TopicState, META_NAME,
-};
-use crate::writer::{Command, PartitionBatch, Writer};
+use crate::topic::{partition_dir, topics_dir, PartitionShared, TopicMeta, TopicState, META_NAME};
+use crate::writer::{Command, Writer};
 
 /// Bytes of appends handed to the writer but not yet written; more waits.
-const MAX_IN_FLIGHT: usize = 64 << 20;
+/// Enough to keep the writer busy (milliseconds of writing); more only
+/// costs memory, page faults to fill fresh buffers, and a slower copy into
+/// the page cache once the queued batches no longer fit in the CPU caches.
+const MAX_IN_FLIGHT: usize = 4 << 20;
 
 pub(crate) struct Shared {
     pub dir: PathBuf,
@@ -59,7 +61,7 @@ impl Shared {
             .insert(state.name.to_string(), Arc::new(state));
     }
 
-    fn topic(&self, name: &str) -> Option<Arc<TopicState>> {
+    pub(crate) fn topic(&self, name: &str) -> Option<Arc<TopicState>> {
         self.topics
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -105,18 +107,40 @@ pub struct TopicInfo {
     pub partition_info: Vec<PartitionInfo>,
 }
 
-/// An append queued to the writer. Await [`AppendReceipt::durable`]
-/// before acknowledging anything upstream.
+/// An append queued to the writer. Await [`AppendReceipt::durable`] (or
+/// [`AppendReceipt::durable_batches`]) before acknowledging anything
+/// upstream.
 #[derive(Debug)]
 pub struct AppendReceipt {
-    /// Per record: topic, group, index in the group's batch.
-    placement: Vec<(String, usize, u64)>,
-    /// Per group: its partition.
-    groups: Vec<u32>,
+    /// Per record, for [`Log::append`]: the topic name it was given with.
+    record_topics: Vec<String>,
+    /// Per record: its group, and its index in the group's batch.
+    placement: Vec<(u32, u32)>,
+    /// Per group (one batch): topic, partition, records.
+    groups: Vec<(Arc<str>, u32, u32)>,
     durable: Option<oneshot::Receiver<Result<Vec<u64>>>>,
 }
 
+/// One batch of an append, once durable: its records are offsets
+/// `base_offset .. base_offset + records` of `topic`/`partition`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendedBatch {
+    pub topic: Arc<str>,
+    pub partition: u32,
+    pub base_offset: u64,
+    pub records: u32,
+}
+
 impl AppendReceipt {
+    fn empty() -> Self {
+        AppendReceipt {
+            record_topics: Vec::new(),
+            placement: Vec::new(),
+            groups: Vec::new(),
+            durable: None,
+        }
+    }
+
     /// Records in this append.
     pub fn len(&self) -> usize {
         self.placement.len()
@@ -126,19 +150,46 @@ impl AppendReceipt {
         self.placement.is_empty()
     }
 
+    async fn bases(&mut self) -> Result<Vec<u64>> {
+        match self.durable.take() {
+            Some(rx) => rx.await.map_err(|_| LogError::Closed)?,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Resolves once an fsync covers every record of this append (and of
     /// every earlier one) with `(topic, partition, offset)` of each record,
-    /// in append order.
-    pub async fn durable(self) -> Result<Vec<(String, u32, u64)>> {
-        let bases = match self.durable {
-            Some(rx) => rx.await.map_err(|_| LogError::Closed)??,
-            None => Vec::new(),
-        };
-        let groups = self.groups;
+    /// in append order. For [`Log::append_batch`] this allocates a topic
+    /// name per record; [`AppendReceipt::durable_batches`] does not.
+    pub async fn durable(mut self) -> Result<Vec<(String, u32, u64)>> {
+        let bases = self.bases().await?;
+        let groups = &self.groups;
+        let mut topics = std::mem::take(&mut self.record_topics).into_iter();
         Ok(self
             .placement
-            .into_iter()
-            .map(|(topic, g, i)| (topic, groups[g], bases[g] + i))
+            .iter()
+            .map(|&(g, i)| {
+                let (name, partition, _) = &groups[g as usize];
+                let topic = topics.next().unwrap_or_else(|| name.to_string());
+                (topic, *partition, bases[g as usize] + u64::from(i))
+            })
+            .collect())
+    }
+
+    /// Resolves like [`AppendReceipt::durable`], with one entry per batch
+    /// (per topic and partition of the append) instead of one per record.
+    pub async fn durable_batches(mut self) -> Result<Vec<AppendedBatch>> {
+        let bases = self.bases().await?;
+        Ok(self
+            .groups
+            .iter()
+            .zip(bases)
+            .map(|((topic, partition, records), base_offset)| AppendedBatch {
+                topic: topic.clone(),
+                partition: *partition,
+                base_offset,
+                records: *records,
+            })
             .collect())
     }
 }
@@ -273,25 +324,50 @@ impl Log {
 
     /// Appends records to their topics (created on first use with
     /// `log.partitions` partitions); each record goes to partition
-    /// [`partition_for`]`(key)`. The records of one call that land in one
+    /// [`partition_for`](crate::partition_for)`(key)`. The records of one call that land in one
     /// partition form one batch, in call order.
     ///
     /// Returns once the append is queued to the writer in order behind
-    /// every earlier append (waiting first while more than 64 MiB are queued:
+    /// every earlier append (waiting first while more than 4 MiB are queued:
     /// back-pressure). Offsets, and any write or fsync error, come from
     /// [`AppendReceipt::durable`]. Returning before the write lets a caller
     /// prepare its next batch while the writer thread writes this one.
+    ///
+    /// [`Log::append_batch`] does the same without owned inputs: no
+    /// allocation per record.
     pub async fn append(&self, records: Vec<(String, Record)>) -> Result<AppendReceipt> {
-        let tx = self.tx.as_ref().ok_or(LogError::ReadOnly)?;
-        if records.is_empty() {
-            return Ok(AppendReceipt {
-                placement: Vec::new(),
-                groups: Vec::new(),
-                durable: None,
-            });
+        if self.tx.is_none() {
+            return Err(LogError::ReadOnly);
         }
-        let (groups, placement, batches) = self.route(&records)?;
-        let bytes: usize = batches.iter().map(|b| b.bytes.len()).sum();
+        let mut batch = self.batch();
+        for (topic, record) in &records {
+            batch.push(topic, &record.key, &record.value, record.timestamp_ms)?;
+        }
+        let mut receipt = self.append_batch(batch).await?;
+        receipt.record_topics = records.into_iter().map(|(topic, _)| topic).collect();
+        Ok(receipt)
+    }
+
+    /// An empty batch to fill with [`AppendBatch::push`] or
+    /// [`AppendBatch::push_with`] and append with [`Log::append_batch`].
+    pub fn batch(&self) -> AppendBatch {
+        AppendBatch::new(self.shared.clone())
+    }
+
+    /// Appends a batch built with [`Log::batch`]: same contract as
+    /// [`Log::append`], but the records were encoded as they were pushed,
+    /// so this only seals each partition's batch (its header and CRC) and
+    /// hands it to the writer thread, which writes it as it is.
+    pub async fn append_batch(&self, batch: AppendBatch) -> Result<AppendReceipt> {
+        let tx = self.tx.as_ref().ok_or(LogError::ReadOnly)?;
+        if !Arc::ptr_eq(&batch.shared, &self.shared) {
+            return Err(LogError::ForeignBatch);
+        }
+        let finished = batch.finish();
+        if finished.placement.is_empty() {
+            return Ok(AppendReceipt::empty());
+        }
+        let bytes: usize = finished.batches.iter().map(|b| b.bytes.len()).sum();
         let permits = bytes.clamp(1, MAX_IN_FLIGHT) as u32;
         let permit = self
             .in_flight
@@ -301,80 +377,17 @@ impl Log {
             .map_err(|_| LogError::Closed)?;
         let (durable_tx, durable_rx) = oneshot::channel();
         tx.send(Command::Append {
-            batches,
+            batches: finished.batches,
             permit,
             durable: durable_tx,
         })
         .map_err(|_| LogError::Closed)?;
-        let placement = records
-            .into_iter()
-            .zip(placement)
-            .map(|((topic, _), (g, i))| (topic, g, i))
-            .collect();
         Ok(AppendReceipt {
-            placement,
-            groups: groups.into_iter().map(|(_, p)| p).collect(),
+            record_topics: Vec::new(),
+            placement: finished.placement,
+            groups: finished.groups,
             durable: Some(durable_rx),
         })
-    }
-
-    /// Groups records by (topic, partition) and encodes one batch per
-    /// group. Returns the groups, each record's (group, index in group),
-    /// and the batches.
-    #[allow(clippy::type_complexity)]
-    fn route(
-        &self,
-        records: &[(String, Record)],
-    ) -> Result<(Vec<(usize, u32)>, Vec<(usize, u64)>, Vec<PartitionBatch>)> {
-        // Few topics per append: a linear scan beats hashing every record.
-        let mut topics: Vec<(&str, Arc<str>, u32)> = Vec::new();
-        let mut group_index: Vec<Vec<Option<usize>>> = Vec::new();
-        let mut groups: Vec<(usize, u32)> = Vec::new();
-        let mut members: Vec<Vec<usize>> = Vec::new();
-        let mut placement = Vec::with_capacity(records.len());
-        for (i, (topic, record)) in records.iter().enumerate() {
-            let t = match topics
-                .iter()
-                .position(|(name, _, _)| *name == topic.as_str())
-            {
-                Some(t) => t,
-                None => {
-                    let (name, partitions) = match self.shared.topic(topic) {
-                        Some(state) => (state.name.clone(), state.meta.partitions),
-                        None => {
-                            check_name("topic", topic)?;
-                            (Arc::from(topic.as_str()), self.shared.config.partitions)
-                        }
-                    };
-                    topics.push((topic, name, partitions));
-                    group_index.push(vec![None; partitions as usize]);
-                    topics.len() - 1
-                }
-            };
-            let partition = partition_for(&record.key, topics[t].2);
-            let g = *group_index[t][partition as usize].get_or_insert_with(|| {
-                groups.push((t, partition));
-                members.push(Vec::new());
-                groups.len() - 1
-            });
-            placement.push((g, members[g].len() as u64));
-            members[g].push(i);
-        }
-        let batches = groups
-            .iter()
-            .zip(&members)
-            .map(|(&(t, partition), members)| PartitionBatch {
-                topic: topics[t].1.clone(),
-                partition,
-                bytes: {
-                    let mut buf = self.shared.buffers.take();
-                    batch::encode_into(members.iter().map(|&i| &records[i].1), &mut buf);
-                    buf
-                },
-                records: members.len() as u32,
-            })
-            .collect();
-        Ok((groups, placement, batches))
     }
 
     /// Resolves once everything appended so far is durable.

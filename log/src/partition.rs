@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::buffers::BufferPool;
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::segment::{
@@ -87,7 +88,9 @@ pub struct PartitionWriter {
     dir: PathBuf,
     sealed: VecDeque<ReadOnlySegment>,
     active: WritableSegment,
-    /// Written since the last fsync.
+    /// Batches staged since the last write, in offset order.
+    staged: Vec<Vec<u8>>,
+    /// Written (or staged) since the last fsync.
     pub dirty: bool,
 }
 
@@ -144,27 +147,58 @@ impl PartitionWriter {
             dir: dir.to_owned(),
             sealed,
             active,
+            staged: Vec::new(),
             dirty: false,
         })
     }
 
-    /// Appends one encoded batch, rolling first if the segment is full or
-    /// old. Returns the batch's base offset.
-    pub fn append(&mut self, batch: &mut [u8], config: &LogConfig) -> Result<u64> {
+    /// Stages one encoded batch to be written by
+    /// [`PartitionWriter::write_staged`], rolling first (after writing what
+    /// is staged) if the segment is full or old. Returns the batch's base
+    /// offset.
+    pub fn append(
+        &mut self,
+        mut batch: Vec<u8>,
+        config: &LogConfig,
+        pool: &BufferPool,
+    ) -> Result<u64> {
         let full = self.active.size() + batch.len() as u64 > config.segment_bytes.0;
-        let old = self.active.age() >= config.segment_age.0;
-        if !self.active.is_empty() && (full || old) {
-            self.roll(config)?;
+        if !self.active.is_empty() && (full || self.active.age() >= config.segment_age.0) {
+            self.roll(config, pool)?;
         }
-        let header = self.active.append(batch)?;
+        let header = match self.active.stage(&mut batch) {
+            Ok(header) => header,
+            Err(error) => {
+                pool.give_back(batch);
+                return Err(error);
+            }
+        };
+        self.staged.push(batch);
         self.shared.set_log_end(header.next_offset());
         self.dirty = true;
         Ok(header.base_offset)
     }
 
+    /// Writes the staged batches and hands their buffers back.
+    pub fn write_staged(&mut self, pool: &BufferPool) -> Result<()> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let result = self.active.write(&self.staged);
+        for buffer in self.staged.drain(..) {
+            pool.give_back(buffer);
+        }
+        result
+    }
+
+    pub fn has_staged(&self) -> bool {
+        !self.staged.is_empty()
+    }
+
     /// Seals the active segment (fsynced, indexes written) and starts a new
     /// one at the next offset.
-    pub fn roll(&mut self, config: &LogConfig) -> Result<()> {
+    pub fn roll(&mut self, config: &LogConfig, pool: &BufferPool) -> Result<()> {
+        self.write_staged(pool)?;
         self.active.prepare_seal()?;
         let next = WritableSegment::create(
             &self.dir,

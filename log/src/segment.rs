@@ -4,11 +4,11 @@
 //! a shared [`SegmentView`].
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Instant;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::batch::{self, BatchHeader};
 use crate::error::{LogError, Result};
@@ -56,10 +56,34 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
 pub struct WritableSegment {
     view: Arc<SegmentView>,
     file: File,
+    /// Bytes written and staged; `view.size` counts only the written ones.
     size: u64,
     next_offset: u64,
-    opened: Instant,
+    /// When the segment was started (wall clock, ms since the epoch): its
+    /// age survives reopening, see [`started_ms`].
+    started_ms: i64,
     interval: u64,
+}
+
+fn system_ms(time: SystemTime) -> Option<i64> {
+    let since = time.duration_since(UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_millis()).ok()
+}
+
+fn now_ms() -> i64 {
+    system_ms(SystemTime::now()).unwrap_or(0)
+}
+
+/// When a reopened segment was started: the file's creation (birth) time,
+/// which the file system records once and never changes; where the file
+/// system or kernel does not report one, the newest timestamp of its first
+/// batch (a record time, so at worst the segment rolls at the first append
+/// after the restart); an empty segment starts now. Never later than now.
+fn started_ms(birth: Option<SystemTime>, first_batch_max_ts: Option<i64>, now_ms: i64) -> i64 {
+    birth
+        .and_then(system_ms)
+        .or(first_batch_max_ts)
+        .map_or(now_ms, |ms| ms.min(now_ms))
 }
 
 impl WritableSegment {
@@ -76,7 +100,7 @@ impl WritableSegment {
             file,
             size: 0,
             next_offset: base,
-            opened: Instant::now(),
+            started_ms: now_ms(),
             interval,
         })
     }
@@ -91,16 +115,21 @@ impl WritableSegment {
         truncate: bool,
     ) -> Result<(Self, Option<(ScanEnd, u64)>)> {
         let mut index = SegmentIndex::default();
-        let end = scan(path, 0, base, |h, pos, _| index.on_batch(interval, h, pos))?;
+        let mut first_max_ts = None;
+        let end = scan(path, 0, base, |h, pos, _| {
+            first_max_ts.get_or_insert(h.max_ts);
+            index.on_batch(interval, h, pos);
+        })?;
         let file = OpenOptions::new()
             .read(true)
             .append(true)
             .open(path)
             .map_err(|e| LogError::io("opening segment", path, e))?;
-        let len = file
+        let metadata = file
             .metadata()
-            .map_err(|e| LogError::io("reading size of", path, e))?
-            .len();
+            .map_err(|e| LogError::io("reading size of", path, e))?;
+        let len = metadata.len();
+        let started_ms = started_ms(metadata.created().ok(), first_max_ts, now_ms());
         let mut cut = None;
         if end.position < len {
             if truncate {
@@ -121,7 +150,7 @@ impl WritableSegment {
             file,
             size: end.position,
             next_offset: end.next_offset,
-            opened: Instant::now(),
+            started_ms,
             interval,
         };
         Ok((segment, cut))
@@ -143,13 +172,16 @@ impl WritableSegment {
         self.size == 0
     }
 
-    pub fn age(&self) -> std::time::Duration {
-        self.opened.elapsed()
+    /// Time since the segment was started (zero if the clock went back).
+    pub fn age(&self) -> Duration {
+        let ms = now_ms().saturating_sub(self.started_ms).max(0);
+        Duration::from_millis(ms.unsigned_abs())
     }
 
-    /// Stamps the next offset on an encoded batch and writes it. Not
-    /// durable until [`WritableSegment::sync`].
-    pub fn append(&mut self, bytes: &mut [u8]) -> Result<BatchHeader> {
+    /// Stamps the next offset on an encoded batch and indexes it, to be
+    /// written by [`WritableSegment::write`] right after the batches staged
+    /// before it. Not durable until [`WritableSegment::sync`].
+    pub fn stage(&mut self, bytes: &mut [u8]) -> Result<BatchHeader> {
         batch::set_base_offset(bytes, self.next_offset);
         let header = batch::parse_header(bytes).map_err(|problem| LogError::Corrupt {
             path: self.view.path.clone(),
@@ -157,18 +189,52 @@ impl WritableSegment {
             position: self.size,
             problem: format!("refusing to write a malformed batch: {problem}"),
         })?;
-        self.file
-            .write_all(bytes)
-            .map_err(|e| LogError::io("appending to segment", &self.view.path, e))?;
+        if header.length as usize != bytes.len() {
+            return Err(LogError::Corrupt {
+                path: self.view.path.clone(),
+                offset: self.next_offset,
+                position: self.size,
+                problem: format!(
+                    "refusing to write a malformed batch: it says {} bytes, {} present",
+                    header.length,
+                    bytes.len()
+                ),
+            });
+        }
         self.view
             .index
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .on_batch(self.interval, &header, self.size);
         self.size += bytes.len() as u64;
-        self.view.size.store(self.size, Ordering::Release);
         self.next_offset = header.next_offset();
         Ok(header)
+    }
+
+    /// Writes the staged batches, in order, with as few `writev` calls as
+    /// the kernel allows (usually one).
+    pub fn write(&mut self, batches: &[Vec<u8>]) -> Result<()> {
+        const MAX_IOVECS: usize = 1024;
+        let mut slices: Vec<IoSlice<'_>> = batches.iter().map(|b| IoSlice::new(b)).collect();
+        let mut rest = &mut slices[..];
+        while !rest.is_empty() {
+            let n = rest.len().min(MAX_IOVECS);
+            match self.file.write_vectored(&rest[..n]) {
+                Ok(0) => {
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::WriteZero,
+                        "the file system accepted no bytes",
+                    );
+                    return Err(LogError::io("appending to segment", &self.view.path, e));
+                }
+                Ok(written) => IoSlice::advance_slices(&mut rest, written),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(LogError::io("appending to segment", &self.view.path, e)),
+            }
+        }
+        let written: u64 = batches.iter().map(|b| b.len() as u64).sum();
+        self.view.size.fetch_add(written, Ordering::AcqRel);
+        Ok(())
     }
 
     pub fn sync(&self) -> Result<()> {
@@ -264,5 +330,21 @@ impl ReadOnlySegment {
             .map_err(|e| LogError::io("deleting segment", &self.view.path, e))?;
         SegmentIndex::remove_files(&self.view.path);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reopened_segment_starts_at_its_birth_time_else_its_first_batch() {
+        let birth = UNIX_EPOCH + Duration::from_millis(1_000);
+        assert_eq!(started_ms(Some(birth), Some(500), 9_000), 1_000);
+        assert_eq!(started_ms(None, Some(500), 9_000), 500);
+        assert_eq!(started_ms(None, None, 9_000), 9_000);
+        // Never in the future: a skewed clock must not stop rolling.
+        assert_eq!(started_ms(None, Some(20_000), 9_000), 9_000);
+        assert_eq!(started_ms(Some(birth), None, 800), 800);
     }
 }

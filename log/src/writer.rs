@@ -3,10 +3,11 @@
 //! blocking file I/O never runs on the runtime's worker threads.
 //!
 //! Group commit: the thread takes every command waiting in the channel,
-//! writes all their batches, then issues one round of fsyncs (in parallel
-//! across partitions) and answers all of them. Appends that arrive during an fsync wait for the next round
-//! and share it. With `fsync = { interval }` the fsync round runs at most
-//! once per interval instead.
+//! writes all their batches (one `writev` per partition for the whole
+//! round), then issues one round of fsyncs (in parallel across partitions)
+//! and answers all of them. Appends that arrive during an fsync wait for the
+//! next round and share it. With `fsync = { interval }` the fsync round runs
+//! at most once per interval instead.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -53,6 +54,10 @@ pub(crate) enum Command {
 
 const RETENTION_EVERY: Duration = Duration::from_secs(30);
 const MAX_COMMANDS_PER_ROUND: usize = 4096;
+/// Staged bytes that are written (and their appenders' back-pressure
+/// permits released) without waiting for the end of the round, so a caller
+/// blocked on a full queue resumes while the writer writes the rest.
+const WRITE_EVERY: usize = 1 << 20;
 
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -103,15 +108,28 @@ impl Writer {
             }
             let mut force_sync = false;
             let mut flushes = Vec::new();
+            let mut permits = Vec::new();
+            let mut staged = 0;
             for command in commands {
+                if !matches!(command, Command::Append { .. }) {
+                    self.write_staged();
+                }
+                if staged >= WRITE_EVERY {
+                    self.write_staged();
+                    permits.clear();
+                    staged = 0;
+                }
                 match command {
                     Command::Append {
                         batches,
                         permit,
                         durable,
                     } => {
+                        // Staged here, written below with the round's
+                        // other batches: one write per partition.
+                        staged += permit.num_permits();
                         let result = self.append(batches);
-                        drop(permit);
+                        permits.push(permit);
                         // The caller is woken once, when durable: a wake-up
                         // per write would cost a context switch per append.
                         match result {
@@ -134,6 +152,8 @@ impl Writer {
                     Command::Shutdown => shutting_down = true,
                 }
             }
+            self.write_staged();
+            drop(permits);
             let due = match &self.shared.config.fsync {
                 FsyncPolicy::Batch(_) => true,
                 FsyncPolicy::Interval { interval } => self.last_sync.elapsed() >= interval.0,
@@ -164,14 +184,18 @@ impl Writer {
         }
     }
 
-    fn append(&mut self, mut batches: Vec<PartitionBatch>) -> Result<Vec<u64>> {
+    /// Stages an append's batches (offsets stamped, indexed); a failure
+    /// fails this append only, unless it is a write error (see `poison`).
+    fn append(&mut self, batches: Vec<PartitionBatch>) -> Result<Vec<u64>> {
         if let Some(error) = &self.poisoned {
             return Err(error.clone());
         }
         let mut bases = Vec::with_capacity(batches.len());
-        for batch in &mut batches {
-            let result = self.append_one(batch);
-            match result {
+        let (mut records, mut bytes) = (0u64, 0u64);
+        for batch in batches {
+            records += u64::from(batch.records);
+            bytes += batch.bytes.len() as u64;
+            match self.append_one(batch) {
                 Ok(base) => bases.push(base),
                 Err(error) => {
                     // A partial write may sit in the file: recovery at the
@@ -184,18 +208,13 @@ impl Writer {
             }
         }
         let stats = &self.shared.stats;
-        let records: u64 = batches.iter().map(|b| u64::from(b.records)).sum();
-        let bytes: u64 = batches.iter().map(|b| b.bytes.len() as u64).sum();
         stats.appended_records.fetch_add(records, Ordering::Relaxed);
         stats.appended_bytes.fetch_add(bytes, Ordering::Relaxed);
         stats.disk_bytes.fetch_add(bytes, Ordering::Relaxed);
-        for batch in batches {
-            self.shared.buffers.give_back(batch.bytes);
-        }
         Ok(bases)
     }
 
-    fn append_one(&mut self, batch: &mut PartitionBatch) -> Result<u64> {
+    fn append_one(&mut self, batch: PartitionBatch) -> Result<u64> {
         if !self.partitions.contains_key(&batch.topic) {
             self.create_topic(&batch.topic)?;
         }
@@ -214,7 +233,25 @@ impl Writer {
                 partition: batch.partition,
                 partitions: count,
             })?;
-        partition.append(&mut batch.bytes, config)
+        partition.append(batch.bytes, config, &self.shared.buffers)
+    }
+
+    /// Writes every partition's staged batches. A failed write poisons the
+    /// log, and every append not yet durable fails with it at once.
+    fn write_staged(&mut self) {
+        let pool = &self.shared.buffers;
+        let mut failed = None;
+        for p in self.partitions.values_mut().flatten() {
+            if p.has_staged() {
+                if let Err(error) = p.write_staged(pool) {
+                    failed.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(error) = failed {
+            self.poison(&error);
+            let _ = self.sync_round();
+        }
     }
 
     fn create_topic(&mut self, name: &Arc<str>) -> Result<()> {
@@ -263,6 +300,9 @@ impl Writer {
     /// fsyncs every partition written since the last round, then moves
     /// their high-water marks and answers the waiting appends.
     fn sync_round(&mut self) -> Result<()> {
+        if self.poisoned.is_none() && self.partitions.values().flatten().any(|p| p.has_staged()) {
+            self.write_staged();
+        }
         if let Some(error) = self.poisoned.clone() {
             for (done, _) in self.pending.drain(..) {
                 let _ = done.send(Err(error.clone()));
@@ -317,7 +357,7 @@ impl Writer {
         let config = self.shared.config.clone();
         for p in self.partitions.values_mut().flatten() {
             if p.log_end() > p.shared.segments().last().map_or(0, |s| s.base_offset) {
-                p.roll(&config)?;
+                p.roll(&config, &self.shared.buffers)?;
             }
         }
         Ok(())

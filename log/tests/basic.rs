@@ -431,6 +431,54 @@ fn segments_roll_by_age() {
 }
 
 #[test]
+fn a_reopened_segment_keeps_its_age() {
+    // GIVEN a segment started before a restart, older than segment_age by
+    // the time the log is reopened
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let mut cfg = config(1);
+    cfg.segment_age = HumanDuration(Duration::from_secs(1));
+    let append = |log: &Log, i: i64| {
+        rt.block_on(async {
+            log.append(vec![("t".into(), record("k", "v", i))])
+                .await
+                .unwrap()
+                .durable()
+                .await
+                .unwrap()
+        })
+    };
+    let log = open(dir.path(), cfg.clone());
+    append(&log, 1);
+    drop(log);
+    std::thread::sleep(Duration::from_millis(1_100));
+    // WHEN the restarted log appends
+    let log = open(dir.path(), cfg);
+    append(&log, 2);
+    // THEN the old segment rolled: its age did not restart at the reopen
+    assert_eq!(log.topics()[0].partition_info[0].segments, 2);
+    assert_eq!(read_all(&log, "t", 0, 0).len(), 2);
+}
+
+#[test]
+fn a_reopened_young_segment_does_not_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    for i in 0..3 {
+        let log = open(dir.path(), config(1));
+        rt.block_on(async {
+            log.append(vec![("t".into(), record("k", "v", i))])
+                .await
+                .unwrap()
+                .durable()
+                .await
+                .unwrap()
+        });
+        assert_eq!(log.topics()[0].partition_info[0].segments, 1);
+    }
+}
+
+#[test]
 fn concurrent_appends_share_fsyncs() {
     let dir = tempfile::tempdir().unwrap();
     let rt = rt();
@@ -512,4 +560,143 @@ fn retention_by_age_uses_record_times_and_respects_consumers() {
         assert!(start > 0 && start <= 30, "start {start}");
         assert_eq!(read_all(&log, "t", 0, 0).len() as u64, 40 - start);
     });
+}
+
+#[test]
+fn append_batch_encodes_in_place_and_reports_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(4));
+    // GIVEN records pushed borrowed and encoded in place, over two topics
+    let mut batch = log.batch();
+    for i in 0..50 {
+        let key = format!("k{i}");
+        let value = format!("v{i}");
+        let topic = if i % 2 == 0 { "a" } else { "b" };
+        if i % 3 == 0 {
+            batch
+                .push_with(
+                    topic,
+                    i,
+                    |k| k.extend_from_slice(key.as_bytes()),
+                    |v| v.extend_from_slice(value.as_bytes()),
+                )
+                .unwrap();
+        } else {
+            batch
+                .push(topic, key.as_bytes(), value.as_bytes(), i)
+                .unwrap();
+        }
+    }
+    assert_eq!(batch.len(), 50);
+    // WHEN appended
+    let receipt = rt.block_on(log.append_batch(batch)).unwrap();
+    let batches = rt.block_on(receipt.durable_batches()).unwrap();
+    // THEN one batch per topic and partition, covering every record once
+    assert_eq!(batches.iter().map(|b| b.records).sum::<u32>(), 50);
+    for b in &batches {
+        assert_eq!(b.base_offset, 0);
+        let records = read_all(&log, &b.topic, b.partition, 0);
+        assert_eq!(records.len(), b.records as usize);
+        for r in records {
+            let i: i64 = std::str::from_utf8(&r.key[1..]).unwrap().parse().unwrap();
+            assert_eq!(&*b.topic, if i % 2 == 0 { "a" } else { "b" });
+            assert_eq!(b.partition, partition_for(&r.key, 4));
+            assert_eq!(&r.value[..], format!("v{i}").as_bytes());
+            assert_eq!(r.timestamp_ms, i);
+        }
+    }
+    // AND per-record offsets follow push order within each partition
+    let mut batch = log.batch();
+    batch.push("a", b"k0", b"again", 99).unwrap();
+    batch.push("a", b"k0", b"and again", 100).unwrap();
+    let receipt = rt.block_on(log.append_batch(batch)).unwrap();
+    let offsets = rt.block_on(receipt.durable()).unwrap();
+    let p = partition_for(b"k0", 4);
+    let before = batches
+        .iter()
+        .find(|b| &*b.topic == "a" && b.partition == p)
+        .map_or(0, |b| u64::from(b.records));
+    assert_eq!(
+        offsets,
+        vec![
+            ("a".to_string(), p, before),
+            ("a".to_string(), p, before + 1)
+        ]
+    );
+}
+
+#[test]
+fn append_batch_rejects_bad_records_and_foreign_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let other_dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(1));
+    let other = open(other_dir.path(), config(1));
+    let mut batch = log.batch();
+    assert!(matches!(
+        batch.push("../t", b"k", b"v", 0),
+        Err(LogError::InvalidName { .. })
+    ));
+    // A value encoder that removes bytes is refused; the batch stays whole.
+    let err = batch
+        .push_with("t", 0, |k| k.push(b'k'), |v| v.truncate(0))
+        .unwrap_err();
+    assert!(matches!(err, LogError::BadRecord { .. }), "{err}");
+    assert!(batch.is_empty());
+    batch.push("t", b"k", b"v", 7).unwrap();
+    let receipt = rt.block_on(log.append_batch(batch)).unwrap();
+    assert_eq!(
+        rt.block_on(receipt.durable()).unwrap(),
+        vec![("t".to_string(), 0, 0)]
+    );
+    assert_eq!(read_all(&log, "t", 0, 0).len(), 1);
+    let foreign = other.batch();
+    assert!(matches!(
+        rt.block_on(log.append_batch(foreign)),
+        Err(LogError::ForeignBatch)
+    ));
+}
+
+#[test]
+fn append_batch_topic_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(dir.path(), config(2));
+    let mut batch = log.batch();
+    let a = batch.topic("a").unwrap();
+    let b = batch.topic("b").unwrap();
+    assert_eq!(batch.topic("a").unwrap(), a);
+    batch.push_to(a, b"k1", b"one", 1).unwrap();
+    batch
+        .push_with_to(
+            b,
+            2,
+            |k| k.extend_from_slice(b"k2"),
+            |v| v.extend_from_slice(b"two"),
+        )
+        .unwrap();
+    batch.push("a", b"k1", b"three", 3).unwrap();
+    let mut other = log.batch();
+    assert!(matches!(
+        other.push_to(b, b"k", b"v", 0),
+        Err(LogError::BadRecord { .. })
+    ));
+    let receipt = rt.block_on(log.append_batch(batch)).unwrap();
+    let offsets = rt.block_on(receipt.durable()).unwrap();
+    let (p1, p2) = (partition_for(b"k1", 2), partition_for(b"k2", 2));
+    assert_eq!(
+        offsets,
+        vec![
+            ("a".to_string(), p1, 0),
+            ("b".to_string(), p2, 0),
+            ("a".to_string(), p1, 1)
+        ]
+    );
+    let values: Vec<_> = read_all(&log, "a", p1, 0)
+        .into_iter()
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(values, vec![&b"one"[..], &b"three"[..]]);
+    assert_eq!(&read_all(&log, "b", p2, 0)[0].value[..], b"two");
 }
