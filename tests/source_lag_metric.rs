@@ -16,7 +16,9 @@ async fn every_source_reports_its_lag_in_bytes() {
     let pg = TestDb::new("lag_pg").await;
     pg.client()
         .await
-        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')")
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'a')",
+        )
         .await
         .unwrap();
     let mut my = MySqlDb::create("lag_my").await;
@@ -69,8 +71,10 @@ topics = ["pg.*", "my.*"]
     // The MySQL probe needs a durable checkpoint (after the snapshot), and
     // probes run every 15 s.
     let lag = |m: &std::collections::BTreeMap<String, f64>, source: &str| {
-        m.get(&format!("headwater_source_lag_bytes{{source=\"{source}\"}}"))
-            .copied()
+        m.get(&format!(
+            "headwater_source_lag_bytes{{source=\"{source}\"}}"
+        ))
+        .copied()
     };
     wait_for("both sources' lag", Duration::from_secs(60), || async {
         let m = daemon.metrics().await.unwrap_or_default();

@@ -14,7 +14,7 @@ use headwater_core::{
     Appender, ChangeEvent, CheckpointStore, Durable, Error, EventBatch, Position, Result, SchemaId,
     SchemaRegistry, TableSchema, Timestamp,
 };
-use headwater_log::{AppendReceipt, Log, Record};
+use headwater_log::{AppendBatch, AppendReceipt, BatchTopic, Log, LogError};
 use headwater_transforms::TransformChain;
 
 use crate::metrics::{Metrics, SOURCE_EVENTS};
@@ -103,23 +103,35 @@ impl LogAppender {
         Ok(ids)
     }
 
-    fn record(&self, event: &ChangeEvent, schema_id: SchemaId, topic: String) -> (String, Record) {
-        let mut key = Vec::with_capacity(16);
-        encode_key(&event.key, &mut key);
-        let mut value = Vec::with_capacity(256);
-        encode_event_with_schema_id(event, schema_id, &mut value);
-        let timestamp_ms = match event.commit_ts {
-            Some(Timestamp::Micros(micros)) => micros.div_euclid(1000),
-            _ => now_ms(),
-        };
-        (
-            topic,
-            Record {
-                key,
-                value,
+    /// Encodes every event straight into one log batch; each topic name
+    /// is formatted and looked up once per distinct table (and route).
+    fn encode(&self, events: &[ChangeEvent], ids: &[SchemaId]) -> Result<AppendBatch, LogError> {
+        let mut batch = self.log.batch();
+        let mut topics: Vec<(&ChangeEvent, BatchTopic)> = Vec::new();
+        for (event, &id) in events.iter().zip(ids) {
+            let same = |k: &&ChangeEvent| {
+                k.table == event.table && k.topic == event.topic && k.source == event.source
+            };
+            let topic = match topics.iter().find(|(k, _)| same(k)) {
+                Some((_, topic)) => *topic,
+                None => {
+                    let topic = batch.topic(&topic_name(&event.topic_name()))?;
+                    topics.push((event, topic));
+                    topic
+                }
+            };
+            let timestamp_ms = match event.commit_ts {
+                Some(Timestamp::Micros(micros)) => micros.div_euclid(1000),
+                _ => now_ms(),
+            };
+            batch.push_with_to(
+                topic,
                 timestamp_ms,
-            },
-        )
+                |key| encode_key(&event.key, key),
+                |value| encode_event_with_schema_id(event, id, value),
+            )?;
+        }
+        Ok(batch)
     }
 }
 
@@ -132,13 +144,10 @@ impl Appender for LogAppender {
             self.chain.apply(batch.events)?
         };
         let ids = self.register_schemas(&events).await?;
-        let topics = topic_names(&events);
-        let records: Vec<_> = events
-            .iter()
-            .zip(ids)
-            .zip(topics)
-            .map(|((e, id), topic)| self.record(e, id, topic))
-            .collect();
+        let appending = || format!("source `{}` appending to the log", self.source);
+        let records = self
+            .encode(&events, &ids)
+            .map_err(|e| Error::component(appending(), e))?;
         self.metrics.add(
             SOURCE_EVENTS,
             &[("source", &self.source)],
@@ -147,9 +156,11 @@ impl Appender for LogAppender {
         let receipt = if records.is_empty() {
             None
         } else {
-            let receipt = self.log.append(records).await.map_err(|e| {
-                Error::component(format!("source `{}` appending to the log", self.source), e)
-            })?;
+            let receipt = self
+                .log
+                .append_batch(records)
+                .await
+                .map_err(|e| Error::component(appending(), e))?;
             Some(receipt)
         };
         let (done, rx) = oneshot::channel();
@@ -169,27 +180,6 @@ impl Appender for LogAppender {
     fn durable_checkpoint(&self) -> Option<Position> {
         lock(&self.checkpoint).clone()
     }
-}
-
-/// Each event's topic, formatted once per distinct table (and route) of the
-/// batch rather than once per event.
-fn topic_names(events: &[ChangeEvent]) -> Vec<String> {
-    let mut known: Vec<(&ChangeEvent, String)> = Vec::new();
-    events
-        .iter()
-        .map(|e| {
-            let same =
-                |k: &&ChangeEvent| k.table == e.table && k.topic == e.topic && k.source == e.source;
-            match known.iter().find(|(k, _)| same(k)) {
-                Some((_, topic)) => topic.clone(),
-                None => {
-                    let topic = topic_name(&e.topic_name());
-                    known.push((e, topic.clone()));
-                    topic
-                }
-            }
-        })
-        .collect()
 }
 
 /// Each event's schema id, hashing each distinct schema of the batch once.
@@ -229,7 +219,7 @@ async fn store_checkpoints(
         for p in group {
             if failed.is_none() {
                 if let Some(receipt) = p.receipt {
-                    if let Err(e) = receipt.durable().await {
+                    if let Err(e) = receipt.durable_batches().await {
                         failed = Some(format!("the log could not make a batch durable: {e}"));
                     }
                 }

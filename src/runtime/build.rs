@@ -13,12 +13,20 @@ pub fn build_source(name: &str, config: &SourceConfig, data_dir: &Path) -> Resul
     Ok(match config {
         SourceConfig::Postgres(c) => {
             let mut c = c.clone();
-            // Large streamed transactions spill here rather than to /tmp.
+            // Large transactions spill here rather than to /tmp.
             c.spill_dir
                 .get_or_insert_with(|| data_dir.join("spill").join(name));
+            // Schema versions continue across restarts.
+            c.state_dir
+                .get_or_insert_with(|| data_dir.join("sources").join(name));
             Box::new(PostgresSource::new(name, c))
         }
-        SourceConfig::Mysql(c) => Box::new(MySqlSource::new(c.clone())),
+        SourceConfig::Mysql(c) => {
+            let mut c = c.clone();
+            c.spill_dir
+                .get_or_insert_with(|| data_dir.join("spill").join(name));
+            Box::new(MySqlSource::new(c))
+        }
     })
 }
 
