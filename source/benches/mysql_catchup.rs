@@ -12,84 +12,19 @@
 //! Run: `cargo bench -p headwater-source --bench mysql_catchup`
 //! (`HW_BENCH_ROWS=1000000` for the full backlog). Needs dev/services.sh's MariaDB.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use headwater_core::codec::{encode_event, encode_key};
-use headwater_core::{
-    Appender, Durable, EventBatch, MySqlPosition, Position, Source, SourceContext,
-};
-use headwater_log::{Log, LogConfig, Record};
+use headwater_core::{MySqlPosition, Position, Source, SourceContext};
+use headwater_log::{Log, LogConfig};
 use headwater_source::mysql::{MySqlConfig, MySqlSource, ResumeBy};
 use mysql_async::prelude::Queryable;
 use testkit::mysql::{unique_server_id, MySqlDb};
-use testkit::mysql_url;
-use tokio::sync::Notify;
+use testkit::{mysql_url, LogAppender};
 use tokio_util::sync::CancellationToken;
 
-/// Appends into the embedded log, as the pipeline does.
-struct LogAppender {
-    log: Arc<Log>,
-    checkpoint: Arc<Mutex<Option<Position>>>,
-    durable_rows: Arc<AtomicUsize>,
-    notify: Arc<Notify>,
-}
-
-#[async_trait]
-impl Appender for LogAppender {
-    async fn append(&self, batch: EventBatch) -> headwater_core::Result<Durable> {
-        let n = batch.events.len();
-        let records: Vec<(String, Record)> = batch
-            .events
-            .iter()
-            .map(|e| {
-                let mut key = Vec::new();
-                encode_key(&e.key, &mut key);
-                let mut value = Vec::with_capacity(128);
-                encode_event(e, &mut value);
-                (
-                    e.topic_name(),
-                    Record {
-                        key,
-                        value,
-                        timestamp_ms: 0,
-                    },
-                )
-            })
-            .collect();
-        let receipt = self
-            .log
-            .append(records)
-            .await
-            .map_err(|e| headwater_core::Error::component("log", e))?;
-        let (checkpoint, rows, notify) = (
-            self.checkpoint.clone(),
-            self.durable_rows.clone(),
-            self.notify.clone(),
-        );
-        Ok(Durable::new(async move {
-            receipt
-                .durable()
-                .await
-                .map_err(|e| headwater_core::Error::component("log", e))?;
-            if let Some(c) = batch.checkpoint {
-                *checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
-            }
-            rows.fetch_add(n, Ordering::SeqCst);
-            notify.notify_waiters();
-            Ok(())
-        }))
-    }
-
-    fn durable_checkpoint(&self) -> Option<Position> {
-        self.checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
+// The daemon's allocator (src/main.rs), so the CPU measured is the daemon's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// This process's CPU seconds (user + system) from /proc/self/stat.
 fn cpu_seconds() -> f64 {
@@ -211,12 +146,7 @@ async fn run(rows: usize) {
     // AND the source catches up into the embedded log
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Log::open(dir.path(), LogConfig::default()).expect("open log");
-    let appender = Arc::new(LogAppender {
-        log: log.clone(),
-        checkpoint: Arc::new(Mutex::new(Some(Position::MySql(start.clone())))),
-        durable_rows: Arc::new(AtomicUsize::new(0)),
-        notify: Arc::new(Notify::new()),
-    });
+    let appender = LogAppender::new(log.clone(), Some(Position::MySql(start.clone())));
     let shutdown = CancellationToken::new();
     let mut cfg = MySqlConfig::new(
         mysql_url(),
@@ -233,17 +163,10 @@ async fn run(rows: usize) {
     let began = Instant::now();
     let task = tokio::spawn(Box::new(MySqlSource::new(cfg)).run(ctx));
     let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let notified = appender.notify.notified();
-        if appender.durable_rows.load(Ordering::SeqCst) >= rows {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "source did not catch up within 10 minutes"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(100), notified).await;
-    }
+    assert!(
+        appender.wait_for(rows, || Instant::now() >= deadline).await,
+        "source did not catch up within 10 minutes"
+    );
     let wall = began.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu_before;
     shutdown.cancel();

@@ -5,7 +5,8 @@
 //! pgoutput slots created before the load. Then, one after the other, over
 //! TCP and over the unix socket: `pg_recvlogical --no-loop -f /dev/null`
 //! reads one slot to the end of the load, and Headwater's source reads
-//! another into a counting appender. Prints rows/s, the ratio, client CPU
+//! another into the embedded log (encoded as the daemon does, fsync per
+//! batch). Prints rows/s, the ratio, client CPU
 //! seconds (user/system), and Headwater's context switches. Both sides use
 //! `sslmode=disable` over TCP, and the real pg_recvlogical binary (not
 //! Debian's perl wrapper, whose start-up would count against it).
@@ -15,39 +16,20 @@
 //! (needs dev/services.sh's PostgreSQL).
 
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use headwater_core::{Appender, Durable, EventBatch, Position, SecretUrl, Source, SourceContext};
+use headwater_core::{SecretUrl, Source, SourceContext};
+use headwater_log::{Log, LogConfig};
 use headwater_source::postgres::{PostgresConfig, PostgresSource, SnapshotMode};
-use tokio::sync::Notify;
+use testkit::LogAppender;
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
+// The daemon's allocator (src/main.rs), so the CPU measured is the daemon's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const TX_ROWS: usize = 1_000;
-
-struct Counter {
-    rows: AtomicUsize,
-    target: usize,
-    done: Notify,
-}
-
-#[async_trait]
-impl Appender for Counter {
-    async fn append(&self, batch: EventBatch) -> headwater_core::Result<Durable> {
-        let total = self.rows.fetch_add(batch.events.len(), Ordering::Relaxed) + batch.events.len();
-        if total >= self.target {
-            self.done.notify_one();
-        }
-        Ok(Durable::ready())
-    }
-
-    fn durable_checkpoint(&self) -> Option<Position> {
-        None
-    }
-}
 
 /// CPU seconds of this process and of its waited-for children.
 #[derive(Clone, Copy, Default)]
@@ -187,11 +169,9 @@ async fn headwater(url: String, slot: &str, publication: &str, rows: usize) -> R
     config.publication = Some(publication.into());
     config.snapshot = SnapshotMode::Never;
     config.url = SecretUrl::new(config.url.expose());
-    let counter = Arc::new(Counter {
-        rows: AtomicUsize::new(0),
-        target: rows,
-        done: Notify::new(),
-    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::open(dir.path(), LogConfig::default()).expect("open log");
+    let appender = LogAppender::new(log, None);
     let shutdown = CancellationToken::new();
     let before = cpu_now();
     let switches_before = context_switches();
@@ -199,17 +179,12 @@ async fn headwater(url: String, slot: &str, publication: &str, rows: usize) -> R
     let source: Box<dyn Source> = Box::new(PostgresSource::new("bench", config));
     let handle = tokio::spawn(source.run(SourceContext {
         name: "bench".into(),
-        appender: counter.clone(),
+        appender: appender.clone(),
         shutdown: shutdown.clone(),
     }));
     let wait = async {
-        while counter.rows.load(Ordering::Relaxed) < rows {
-            tokio::select! {
-                _ = counter.done.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-            }
-            assert!(!handle.is_finished(), "the source stopped early");
-        }
+        let caught_up = appender.wait_for(rows, || handle.is_finished()).await;
+        assert!(caught_up, "the source stopped early");
     };
     tokio::time::timeout(Duration::from_secs(1800), wait)
         .await

@@ -3,6 +3,7 @@
 //! instead of sleeping.
 
 pub mod appender;
+mod log_appender;
 pub mod mysql;
 pub mod names;
 pub mod pg_cluster;
@@ -11,6 +12,7 @@ pub mod sink;
 pub mod wait;
 
 pub use appender::MemoryAppender;
+pub use log_appender::LogAppender;
 pub use names::unique_name;
 pub use pg_cluster::PgCluster;
 pub use services::{
