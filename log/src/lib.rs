@@ -17,6 +17,7 @@ pub mod batch;
 mod buffers;
 pub mod config;
 pub mod error;
+pub mod events;
 mod index;
 mod log;
 mod offsets;

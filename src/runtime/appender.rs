@@ -3,18 +3,17 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use headwater_core::codec::{encode_event_with_schema_id, encode_key};
 use headwater_core::error::ErrorKind;
 use headwater_core::{
     Appender, ChangeEvent, CheckpointStore, Durable, Error, EventBatch, Position, Result, SchemaId,
-    SchemaRegistry, TableSchema, Timestamp,
+    SchemaRegistry,
 };
-use headwater_log::{AppendBatch, AppendReceipt, BatchTopic, Log, LogError};
+use headwater_log::events::{push_events, schema_ids};
+use headwater_log::{AppendBatch, AppendReceipt, Log, LogError};
 use headwater_transforms::TransformChain;
 
 use crate::metrics::{Metrics, SOURCE_EVENTS};
@@ -103,34 +102,10 @@ impl LogAppender {
         Ok(ids)
     }
 
-    /// Encodes every event straight into one log batch; each topic name
-    /// is formatted and looked up once per distinct table (and route).
+    /// Encodes every event straight into one log batch.
     fn encode(&self, events: &[ChangeEvent], ids: &[SchemaId]) -> Result<AppendBatch, LogError> {
         let mut batch = self.log.batch();
-        let mut topics: Vec<(&ChangeEvent, BatchTopic)> = Vec::new();
-        for (event, &id) in events.iter().zip(ids) {
-            let same = |k: &&ChangeEvent| {
-                k.table == event.table && k.topic == event.topic && k.source == event.source
-            };
-            let topic = match topics.iter().find(|(k, _)| same(k)) {
-                Some((_, topic)) => *topic,
-                None => {
-                    let topic = batch.topic(&topic_name(&event.topic_name()))?;
-                    topics.push((event, topic));
-                    topic
-                }
-            };
-            let timestamp_ms = match event.commit_ts {
-                Some(Timestamp::Micros(micros)) => micros.div_euclid(1000),
-                _ => now_ms(),
-            };
-            batch.push_with_to(
-                topic,
-                timestamp_ms,
-                |key| encode_key(&event.key, key),
-                |value| encode_event_with_schema_id(event, id, value),
-            )?;
-        }
+        push_events(&mut batch, events, ids, |e| topic_name(&e.topic_name()))?;
         Ok(batch)
     }
 }
@@ -180,24 +155,6 @@ impl Appender for LogAppender {
     fn durable_checkpoint(&self) -> Option<Position> {
         lock(&self.checkpoint).clone()
     }
-}
-
-/// Each event's schema id, hashing each distinct schema of the batch once.
-fn schema_ids(events: &[ChangeEvent]) -> Vec<SchemaId> {
-    let mut known: Vec<(&Arc<TableSchema>, SchemaId)> = Vec::new();
-    events
-        .iter()
-        .map(
-            |e| match known.iter().find(|(s, _)| Arc::ptr_eq(s, &e.schema)) {
-                Some((_, id)) => *id,
-                None => {
-                    let id = e.schema.id();
-                    known.push((&e.schema, id));
-                    id
-                }
-            },
-        )
-        .collect()
 }
 
 /// Waits for each append to become durable, in order; stores the newest
@@ -265,12 +222,6 @@ pub fn topic_name(name: &str) -> String {
             }
         })
         .collect()
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,14 +1,14 @@
 //! An appender into the real embedded log, encoding as the daemon's does
-//! (`encode_key`, `encode_event` into one `AppendBatch`), that counts the
-//! rows once durable: for benchmarks of a source → log.
+//! (`headwater_log::events`), that counts the rows once durable: for
+//! benchmarks of a source → log.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use headwater_core::codec::{encode_event, encode_key};
 use headwater_core::{Appender, Durable, Error, EventBatch, Position, Result};
+use headwater_log::events::{push_events, schema_ids};
 use headwater_log::Log;
 use tokio::sync::Notify;
 
@@ -55,16 +55,9 @@ impl Appender for LogAppender {
     async fn append(&self, batch: EventBatch) -> Result<Durable> {
         let n = batch.events.len();
         let mut records = self.log.batch();
-        for e in &batch.events {
-            records
-                .push_with(
-                    &e.topic_name(),
-                    0,
-                    |k| encode_key(&e.key, k),
-                    |v| encode_event(e, v),
-                )
-                .map_err(|err| Error::component("log", err))?;
-        }
+        let ids = schema_ids(&batch.events);
+        push_events(&mut records, &batch.events, &ids, |e| e.topic_name())
+            .map_err(|err| Error::component("log", err))?;
         let receipt = self
             .log
             .append_batch(records)
