@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use headwater_core::{MySqlPosition, Position, Source, SourceContext};
 use headwater_log::{Log, LogConfig};
 use headwater_source::mysql::{MySqlConfig, MySqlSource, ResumeBy};
-use mysql_async::prelude::Queryable;
 use testkit::mysql::{unique_server_id, MySqlDb};
 use testkit::{mysql_url, LogAppender};
 use tokio_util::sync::CancellationToken;
@@ -38,20 +37,6 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
-}
-
-async fn master_status(db: &mut MySqlDb) -> MySqlPosition {
-    let row: mysql_async::Row = db
-        .conn
-        .query_first("SHOW MASTER STATUS")
-        .await
-        .expect("SHOW MASTER STATUS")
-        .expect("binary logging on");
-    MySqlPosition {
-        file: row.get(0).expect("file"),
-        offset: row.get(1).expect("position"),
-        gtid_set: None,
-    }
 }
 
 /// Runs mariadb-binlog over [start, end); returns (wall, cpu) seconds.
@@ -109,7 +94,7 @@ async fn run(rows: usize) {
     let mut db = MySqlDb::create("hw_bench_catchup").await;
     db.exec("CREATE TABLE t (id BIGINT PRIMARY KEY, a INT NOT NULL, b VARCHAR(32), c DECIMAL(10,2), d DATETIME(3))")
         .await;
-    let start = master_status(&mut db).await;
+    let start = db.binlog_position().await;
     let began = Instant::now();
     let mut id = 0usize;
     while id < rows {
@@ -129,7 +114,7 @@ async fn run(rows: usize) {
             .await;
         id += n;
     }
-    let end = master_status(&mut db).await;
+    let end = db.binlog_position().await;
     println!(
         "backlog: {rows} rows written in {:.1}s, binlog {}:{} .. {}:{}",
         began.elapsed().as_secs_f64(),

@@ -6,32 +6,17 @@ use headwater_core::MySqlPosition;
 use headwater_source::mysql::conn::Sql;
 use headwater_source::mysql::lag::{binary_logs, binlog_lag, LagProbe};
 use headwater_source::mysql::MySqlConfig;
-use mysql_async::prelude::Queryable;
 use testkit::mysql::{unique_server_id, MySqlDb};
 use testkit::mysql_url;
-
-async fn position(db: &mut MySqlDb) -> MySqlPosition {
-    let row: mysql_async::Row = db
-        .conn
-        .query_first("SHOW MASTER STATUS")
-        .await
-        .unwrap()
-        .unwrap();
-    MySqlPosition {
-        file: row.get(0).unwrap(),
-        offset: row.get(1).unwrap(),
-        gtid_set: None,
-    }
-}
 
 #[tokio::test]
 async fn mysql_lag_counts_the_binlog_bytes_after_a_checkpoint_across_files() {
     // GIVEN a checkpoint, then writes, a binlog rotation, more writes
     let mut db = MySqlDb::create("hw_my_lag").await;
     db.exec("CREATE TABLE t (id INT PRIMARY KEY, s TEXT)").await;
-    let checkpoint = position(&mut db).await;
+    let checkpoint = db.binlog_position().await;
     db.exec("INSERT INTO t VALUES (1, REPEAT('x', 5000))").await;
-    let before_rotation = position(&mut db).await;
+    let before_rotation = db.binlog_position().await;
     db.exec("FLUSH BINARY LOGS").await;
     db.exec("INSERT INTO t VALUES (2, REPEAT('y', 5000))").await;
     let cfg = MySqlConfig::new(mysql_url(), unique_server_id(), vec![]);

@@ -9,11 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use headwater_core::config::ByteSize;
-use headwater_core::{
-    Appender, Durable, EventBatch, MySqlPosition, Op, Position, Source, SourceContext, Value,
-};
+use headwater_core::{Appender, Durable, EventBatch, Op, Position, Source, SourceContext, Value};
 use headwater_source::mysql::{MySqlConfig, MySqlSource};
-use mysql_async::prelude::Queryable;
 use testkit::mysql::{unique_server_id, MySqlDb};
 use testkit::mysql_url;
 use tokio_util::sync::CancellationToken;
@@ -136,17 +133,7 @@ async fn mysql_million_row_transaction_spills_and_arrives_whole_in_order() {
     ))
     .await;
     db.exec("INSERT INTO small VALUES (2)").await;
-    let row: mysql_async::Row = db
-        .conn
-        .query_first("SHOW MASTER STATUS")
-        .await
-        .unwrap()
-        .unwrap();
-    let end = MySqlPosition {
-        file: row.get(0).unwrap(),
-        offset: row.get(1).unwrap(),
-        gtid_set: None,
-    };
+    let end = db.binlog_position().await;
     testkit::wait_until_async("the source to catch up", DEADLINE, || async {
         matches!(checker.checkpoint(), Some(Position::MySql(p)) if p >= end)
     })

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use headwater_core::{MySqlPosition, Op, Position, Source, SourceContext, TableId, Value};
+use headwater_core::{Op, Position, Source, SourceContext, TableId, Value};
 use headwater_source::mysql::conn::Sql;
 use headwater_source::mysql::snapshot_start::begin;
 use headwater_source::mysql::{MySqlConfig, MySqlError, MySqlSource, SnapshotLocking};
@@ -181,17 +181,7 @@ async fn history_under_concurrent_writers(locking: SnapshotLocking, without_relo
     assert!(rounds < 5000, "the snapshot finished while writes went on");
 
     // THEN once the source has caught up with the server…
-    let row: mysql_async::Row = db
-        .conn
-        .query_first("SHOW MASTER STATUS")
-        .await
-        .expect("status")
-        .expect("row");
-    let target = MySqlPosition {
-        file: row.get(0).expect("file"),
-        offset: row.get(1).expect("position"),
-        gtid_set: None,
-    };
+    let target = db.binlog_position().await;
     testkit::wait_until_async("the source to catch up", DEADLINE, || async {
         matches!(appender.checkpoint(), Some(Position::MySql(p)) if p >= target)
     })

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
 
+use headwater_core::MySqlPosition;
+
 use crate::{mysql_url, unique_name};
 
 /// A replica `server_id` unique to this test (process id and a counter),
@@ -57,6 +59,21 @@ impl MySqlDb {
 
     pub async fn exec(&mut self, sql: &str) {
         exec(&mut self.conn, sql).await;
+    }
+
+    /// The server's current binlog position (`SHOW MASTER STATUS`).
+    pub async fn binlog_position(&mut self) -> MySqlPosition {
+        let row: Row = self
+            .conn
+            .query_first("SHOW MASTER STATUS")
+            .await
+            .unwrap_or_else(|e| panic!("SHOW MASTER STATUS failed: {e}"))
+            .unwrap_or_else(|| panic!("SHOW MASTER STATUS is empty: binary logging is off"));
+        MySqlPosition {
+            file: row.get(0).unwrap_or_default(),
+            offset: row.get(1).unwrap_or_default(),
+            gtid_set: None,
+        }
     }
 
     pub async fn rows(&mut self, sql: &str) -> Vec<Row> {

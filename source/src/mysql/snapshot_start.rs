@@ -25,7 +25,7 @@
 //!   beside the read view can miss a transaction that is in the binlog but
 //!   not yet visible).
 
-use headwater_core::{MySqlPosition, TableId};
+use headwater_core::TableId;
 use tracing::info;
 
 use super::config::{MySqlConfig, SnapshotLocking};
@@ -180,14 +180,7 @@ async fn without_lock(sql: &mut Sql) -> Result<Start> {
         });
     };
     let gtids = gtids_at(sql, &file, offset).await?;
-    Ok(Start {
-        position: MySqlPosition {
-            file,
-            offset,
-            gtid_set: gtids.as_ref().map(Gtids::to_text),
-        },
-        gtids,
-    })
+    Ok(Start::at(file, offset, gtids))
 }
 
 /// The server's current binlog position and executed GTID set, read
@@ -215,14 +208,7 @@ pub async fn current_position(sql: &mut Sql) -> Result<Start> {
     } else {
         None
     };
-    Ok(Start {
-        position: MySqlPosition {
-            file,
-            offset,
-            gtid_set: gtids.as_ref().map(Gtids::to_text),
-        },
-        gtids,
-    })
+    Ok(Start::at(file, offset, gtids))
 }
 
 /// MariaDB: the GTID state at a binlog position (`BINLOG_GTID_POS`); the

@@ -44,6 +44,20 @@ pub struct Start {
     pub gtids: Option<Gtids>,
 }
 
+impl Start {
+    /// At `file:offset`, with the GTID set executed there (if GTIDs are on).
+    pub fn at(file: String, offset: u64, gtids: Option<Gtids>) -> Start {
+        Start {
+            position: MySqlPosition {
+                file,
+                offset,
+                gtid_set: gtids.as_ref().map(Gtids::to_text),
+            },
+            gtids,
+        }
+    }
+}
+
 enum PendingGtid {
     MariaDb { domain: u32, server: u32, seq: u64 },
     MySql { sid: [u8; 16], gno: u64 },
