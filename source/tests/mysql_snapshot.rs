@@ -259,7 +259,7 @@ async fn mysql_snapshot_table_lock_gives_up_behind_a_long_transaction_and_is_ret
     let tables = vec![TableId::new(db.name.as_str(), "t")];
     let mut cfg = MySqlConfig::new(mysql_url(), unique_server_id(), vec![]);
     cfg.snapshot_locking = SnapshotLocking::Tables;
-    cfg.snapshot_lock_timeout_secs = 1;
+    cfg.snapshot_lock_timeout = headwater_core::config::HumanDuration(Duration::from_secs(1));
 
     // WHEN a snapshot with table locks begins
     let mut sql = Sql::connect(&cfg.url).await.expect("connect");
@@ -267,7 +267,7 @@ async fn mysql_snapshot_table_lock_gives_up_behind_a_long_transaction_and_is_ret
         .await
         .expect_err("the lock waits behind the open transaction");
 
-    // THEN it gives up after snapshot_lock_timeout_secs, and the source retries
+    // THEN it gives up after snapshot_lock_timeout, and the source retries
     assert!(err.to_string().contains("LOCK TABLES"), "{err}");
     assert!(err.to_string().contains("Lock wait timeout"), "{err}");
     assert_eq!(err.kind(), ErrorKind::Retry);

@@ -2,7 +2,9 @@
 
 use serde::Deserialize;
 
-use headwater_core::config::{glob_match, ByteSize, Problems};
+use std::time::Duration;
+
+use headwater_core::config::{glob_match, ByteSize, HumanDuration, Problems};
 use headwater_core::SecretUrl;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -23,11 +25,12 @@ pub struct MySqlConfig {
     /// it reads (see [`SnapshotLocking`]).
     #[serde(default)]
     pub snapshot_locking: SnapshotLocking,
-    /// Seconds the snapshot's lock may wait (behind a long transaction or
+    /// How long the snapshot's lock may wait (behind a long transaction or
     /// DDL, while writers queue behind the lock request) before it gives
-    /// up and is retried later, as Debezium's `snapshot.lock.timeout.ms`.
-    #[serde(default = "default_snapshot_lock_timeout_secs")]
-    pub snapshot_lock_timeout_secs: u32,
+    /// up and is retried later, as Debezium's `snapshot.lock.timeout.ms`;
+    /// whole seconds (the server's `lock_wait_timeout`).
+    #[serde(default = "default_snapshot_lock_timeout")]
+    pub snapshot_lock_timeout: HumanDuration,
     /// Rows per primary-key-ordered snapshot chunk (one SELECT each).
     #[serde(default = "default_chunk_size")]
     pub snapshot_chunk_size: u32,
@@ -38,10 +41,10 @@ pub struct MySqlConfig {
     /// Events gathered from consecutive small transactions into one append.
     #[serde(default = "default_max_batch_events")]
     pub max_batch_events: usize,
-    /// Seconds between the server's heartbeats on an idle stream; the
-    /// stream is reconnected after three missed beats.
-    #[serde(default = "default_heartbeat_secs")]
-    pub heartbeat_secs: u32,
+    /// The server's heartbeat period on an idle stream; the stream is
+    /// reconnected after three missed beats.
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat: HumanDuration,
     /// Bytes of one transaction's row events kept in memory until its
     /// commit; past that the rest waits in a file in `spill_dir`, so a huge
     /// transaction passes in bounded memory.
@@ -99,12 +102,12 @@ const fn default_max_batch_events() -> usize {
     4096
 }
 
-const fn default_heartbeat_secs() -> u32 {
-    5
+const fn default_heartbeat() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
 }
 
-const fn default_snapshot_lock_timeout_secs() -> u32 {
-    10
+const fn default_snapshot_lock_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
 }
 
 const fn default_transaction_buffer() -> ByteSize {
@@ -122,9 +125,9 @@ impl MySqlConfig {
             snapshot_chunk_size: default_chunk_size(),
             resume_by: ResumeBy::default(),
             max_batch_events: default_max_batch_events(),
-            heartbeat_secs: default_heartbeat_secs(),
+            heartbeat: default_heartbeat(),
             snapshot_locking: SnapshotLocking::default(),
-            snapshot_lock_timeout_secs: default_snapshot_lock_timeout_secs(),
+            snapshot_lock_timeout: default_snapshot_lock_timeout(),
             transaction_buffer: default_transaction_buffer(),
             spill_dir: None,
         }
@@ -163,10 +166,10 @@ impl MySqlConfig {
         if self.max_batch_events == 0 {
             problems.add(format!("{key}.max_batch_events"), "must be at least 1");
         }
-        if self.snapshot_lock_timeout_secs == 0 {
+        if self.snapshot_lock_timeout.0 < Duration::from_secs(1) {
             problems.add(
-                format!("{key}.snapshot_lock_timeout_secs"),
-                "must be at least 1",
+                format!("{key}.snapshot_lock_timeout"),
+                "must be at least 1s",
             );
         }
         if self.transaction_buffer.0 == 0 {
@@ -175,11 +178,8 @@ impl MySqlConfig {
                 "must be at least 1 byte (it is the memory one transaction may take before spilling to disk)",
             );
         }
-        if self.heartbeat_secs == 0 || self.heartbeat_secs > 3600 {
-            problems.add(
-                format!("{key}.heartbeat_secs"),
-                "must be between 1 and 3600",
-            );
+        if !(Duration::from_secs(1)..=Duration::from_secs(3600)).contains(&self.heartbeat.0) {
+            problems.add(format!("{key}.heartbeat"), "must be between 1s and 1h");
         }
     }
 

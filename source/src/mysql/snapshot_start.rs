@@ -80,7 +80,7 @@ pub async fn begin(cfg: &MySqlConfig, sql: &mut Sql, tables: &[TableId]) -> Resu
 fn lock_timeout(cfg: &MySqlConfig) -> String {
     format!(
         "SET SESSION lock_wait_timeout = {}",
-        cfg.snapshot_lock_timeout_secs.max(1)
+        cfg.snapshot_lock_timeout.0.as_secs().max(1)
     )
 }
 

@@ -223,7 +223,7 @@ impl<'a> Streamer<'a> {
                 source,
             })?;
         let url = self.sql.url.clone();
-        let heartbeat_ns = u64::from(self.cfg.heartbeat_secs) * 1_000_000_000;
+        let heartbeat_ns = u64::try_from(self.cfg.heartbeat.0.as_nanos()).unwrap_or(u64::MAX);
         let mut setup = vec![format!("SET @master_heartbeat_period = {heartbeat_ns}")];
         let gtid_text = start.gtids.as_ref().map(Gtids::to_text);
         let by_gtid = self.cfg.resume_by == ResumeBy::Gtid
@@ -273,7 +273,7 @@ impl<'a> Streamer<'a> {
         let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
         let _reader = AbortOnDrop(tokio::spawn(read_events(stream, tx)));
         let mut seen_any = false;
-        let stall = Duration::from_secs(u64::from(self.cfg.heartbeat_secs) * 3 + 5);
+        let stall = self.cfg.heartbeat.0 * 3 + Duration::from_secs(5);
         loop {
             let next = match rx.try_recv() {
                 Ok(next) => Some(next),
