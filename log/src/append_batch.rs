@@ -1,9 +1,10 @@
 //! [`AppendBatch`]: records encoded as they are pushed, straight into one
 //! batch frame per (topic, partition) — the very bytes the writer thread
-//! writes, with one `write` per partition. No per-record allocation: the
+//! writes. No per-record allocation: the
 //! caller lends keys and values (or encodes them in place), and the frame
 //! buffers come from the log's pool and go back to it once written.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::batch::{record_header, Frame, HEADER_LEN, MAX_BATCH_LEN, RECORD_HEADER_LEN};
@@ -12,9 +13,16 @@ use crate::log::Shared;
 use crate::topic::partition_for;
 use crate::writer::PartitionBatch;
 
-/// A topic of one [`AppendBatch`], from [`AppendBatch::topic`].
+/// A topic of one [`AppendBatch`], from [`AppendBatch::topic`]: the
+/// batch's id and the topic's index in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BatchTopic(u32);
+pub struct BatchTopic {
+    batch: u64,
+    index: u32,
+}
+
+/// Tells batches apart, so a handle from another batch is refused.
+static NEXT_BATCH_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Records to append together, built with [`Log::batch`](crate::Log::batch)
 /// and appended with [`Log::append_batch`](crate::Log::append_batch). Each
@@ -22,6 +30,7 @@ pub struct BatchTopic(u32);
 /// records that land in one partition form one batch, in push order.
 pub struct AppendBatch {
     pub(crate) shared: Arc<Shared>,
+    id: u64,
     topics: Vec<TopicSlot>,
     /// The topic of the previous push: sources push runs of one topic.
     last: usize,
@@ -68,6 +77,7 @@ impl AppendBatch {
         let records = shared.buffers.last_records();
         AppendBatch {
             shared,
+            id: NEXT_BATCH_ID.fetch_add(1, Ordering::Relaxed),
             topics: Vec::new(),
             last: 0,
             groups: Vec::new(),
@@ -89,12 +99,15 @@ impl AppendBatch {
     /// [`AppendBatch::push_with_to`], which then skip looking the name up
     /// per record. Valid for this batch only. Fails on an invalid name.
     pub fn topic(&mut self, topic: &str) -> Result<BatchTopic> {
-        self.topic_index(topic).map(|t| BatchTopic(t as u32))
+        self.topic_index(topic).map(|t| BatchTopic {
+            batch: self.id,
+            index: t as u32,
+        })
     }
 
     fn slot(&self, topic: BatchTopic) -> Result<usize> {
-        let t = topic.0 as usize;
-        if t < self.topics.len() {
+        let t = topic.index as usize;
+        if topic.batch == self.id && t < self.topics.len() {
             Ok(t)
         } else {
             Err(LogError::BadRecord {

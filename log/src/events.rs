@@ -8,7 +8,7 @@ use headwater_core::codec::{encode_event_with_schema_id, encode_key};
 use headwater_core::{ChangeEvent, SchemaId, TableSchema, Timestamp};
 
 use crate::append_batch::{AppendBatch, BatchTopic};
-use crate::error::Result;
+use crate::error::{LogError, Result};
 
 /// Each event's schema id, hashing each distinct schema of `events` once.
 pub fn schema_ids(events: &[ChangeEvent]) -> Vec<SchemaId> {
@@ -38,6 +38,16 @@ pub fn push_events(
     ids: &[SchemaId],
     topic_of: impl Fn(&ChangeEvent) -> String,
 ) -> Result<()> {
+    if events.len() != ids.len() {
+        return Err(LogError::BadRecord {
+            topic: String::new(),
+            reason: format!(
+                "{} events came with {} schema ids; compute them with schema_ids",
+                events.len(),
+                ids.len()
+            ),
+        });
+    }
     let mut topics: Vec<(&ChangeEvent, BatchTopic)> = Vec::new();
     for (event, &id) in events.iter().zip(ids) {
         let same = |k: &&ChangeEvent| {

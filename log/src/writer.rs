@@ -3,8 +3,8 @@
 //! blocking file I/O never runs on the runtime's worker threads.
 //!
 //! Group commit: the thread takes every command waiting in the channel,
-//! writes all their batches (one `writev` per partition for the whole
-//! round), then issues one round of fsyncs (in parallel across partitions)
+//! writes all their batches (`writev` per partition, every 1 MiB staged),
+//! then issues one round of fsyncs (in parallel across partitions)
 //! and answers all of them. Appends that arrive during an fsync wait for the
 //! next round and share it. With `fsync = { interval }` the fsync round runs
 //! at most once per interval instead.

@@ -656,6 +656,16 @@ fn append_batch_rejects_bad_records_and_foreign_batches() {
         rt.block_on(log.append_batch(foreign)),
         Err(LogError::ForeignBatch)
     ));
+    // A topic handle of one batch is refused by another, even one with a
+    // topic at the same index.
+    let mut first = log.batch();
+    let handle = first.topic("t").unwrap();
+    let mut second = log.batch();
+    second.topic("u").unwrap();
+    assert!(matches!(
+        second.push_to(handle, b"k", b"v", 0),
+        Err(LogError::BadRecord { .. })
+    ));
 }
 
 #[test]

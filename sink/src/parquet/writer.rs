@@ -88,17 +88,17 @@ impl Limits {
             .set_key_value_metadata(Some(metadata));
         // A dictionary only costs CPU on columns that hold a new value in
         // (nearly) every row: positions, offsets and the table's key.
+        let keys = layout
+            .key_indexes
+            .iter()
+            .map(|&i| layout.table.columns[i].name.as_str());
         let unique = [col::POSITION, col::POSITION_ORDER, col::OFFSET]
             .into_iter()
-            .chain(
-                layout
-                    .key_indexes
-                    .iter()
-                    .map(|&i| layout.table.columns[i].name.as_str()),
-            );
-        for name in unique {
-            builder = builder
-                .set_column_dictionary_enabled(ColumnPath::new(vec![name.to_owned()]), false);
+            .map(|name| vec![name.to_owned()])
+            .chain(keys.clone().map(|name| vec![name.to_owned()]))
+            .chain(keys.map(|name| vec![col::KEY.to_owned(), name.to_owned()]));
+        for path in unique {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::new(path), false);
         }
         builder.build()
     }

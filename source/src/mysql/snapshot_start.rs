@@ -73,6 +73,9 @@ pub async fn begin(cfg: &MySqlConfig, sql: &mut Sql, tables: &[TableId]) -> Resu
             ))
         }
     };
+    // the chunk SELECTs of a long snapshot wait as long as the server allows
+    sql.execute("SET SESSION lock_wait_timeout = DEFAULT")
+        .await?;
     info!(position = %start.position_text(), locking = ?locking, "mysql: snapshot transaction open");
     Ok(Begun { start, locking })
 }
@@ -106,13 +109,13 @@ fn denied(sql: &Sql, e: &MySqlError, what: &str) -> MySqlError {
 /// `FLUSH TABLES WITH READ LOCK`, position, read view, `UNLOCK TABLES`.
 async fn global_lock(sql: &mut Sql) -> Result<Start> {
     sql.execute("FLUSH TABLES WITH READ LOCK").await?;
-    let start = current_position(sql).await;
+    let position = binlog_position(sql).await;
     let begun = sql
         .execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
         .await;
     sql.execute("UNLOCK TABLES").await?;
     begun?;
-    start
+    with_gtids(sql, position?).await
 }
 
 /// `LOCK TABLES … READ` on a second connection around the position and
@@ -138,8 +141,8 @@ async fn table_locks(cfg: &MySqlConfig, sql: &mut Sql, tables: &[TableId]) -> Re
         }
         return Err(e);
     }
-    let start = current_position(&mut lock).await;
-    let begun = match &start {
+    let position = binlog_position(&mut lock).await;
+    let begun = match &position {
         Ok(_) => {
             sql.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
                 .await
@@ -148,10 +151,10 @@ async fn table_locks(cfg: &MySqlConfig, sql: &mut Sql, tables: &[TableId]) -> Re
     };
     let unlocked = lock.execute("UNLOCK TABLES").await;
     let _ = lock.conn.disconnect().await;
-    let start = start?;
+    let position = position?;
     begun?;
     unlocked?;
-    Ok(start)
+    with_gtids(sql, position).await
 }
 
 /// MariaDB: the snapshot transaction's own binlog position.
@@ -187,6 +190,16 @@ async fn without_lock(sql: &mut Sql) -> Result<Start> {
 /// together (MySQL: one `SHOW MASTER STATUS` row; MariaDB: the GTID state
 /// at that very position).
 pub async fn current_position(sql: &mut Sql) -> Result<Start> {
+    let position = binlog_position(sql).await?;
+    with_gtids(sql, position).await
+}
+
+/// A binlog file and offset, with MySQL's executed GTID set from the same
+/// row (MariaDB's comes from [`with_gtids`]).
+type BinlogPosition = (String, u64, Option<Gtids>);
+
+/// `SHOW MASTER STATUS`: quick, so it is what runs under a lock.
+async fn binlog_position(sql: &mut Sql) -> Result<BinlogPosition> {
     let rows = match sql.text_rows("SHOW MASTER STATUS").await {
         Ok(rows) => rows,
         Err(_) => sql.text_rows("SHOW BINARY LOG STATUS").await?,
@@ -198,7 +211,7 @@ pub async fn current_position(sql: &mut Sql) -> Result<Start> {
     let file = row.first().and_then(text).unwrap_or_default();
     let offset = row.get(1).and_then(number).unwrap_or(4);
     let gtids = if sql.mariadb {
-        gtids_at(sql, &file, offset).await?
+        None
     } else if mysql_gtid_mode(sql).await {
         // Executed_Gtid_Set, from the same row as the position
         match row.get(4).and_then(text) {
@@ -207,6 +220,17 @@ pub async fn current_position(sql: &mut Sql) -> Result<Start> {
         }
     } else {
         None
+    };
+    Ok((file, offset, gtids))
+}
+
+/// The start at `position`; on MariaDB with the GTID state there, read
+/// after any lock is released (`BINLOG_GTID_POS` scans the binlog file).
+async fn with_gtids(sql: &mut Sql, (file, offset, gtids): BinlogPosition) -> Result<Start> {
+    let gtids = if sql.mariadb {
+        gtids_at(sql, &file, offset).await?
+    } else {
+        gtids
     };
     Ok(Start::at(file, offset, gtids))
 }

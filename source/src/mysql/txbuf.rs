@@ -39,7 +39,8 @@ pub struct RowsEvent {
 pub struct TxBufferStats {
     /// Most bytes one transaction ever held in memory.
     pub high_water_bytes: AtomicU64,
-    /// Transactions that spilled to disk, and the bytes they wrote there.
+    /// Transactions that spilled to disk, and the bytes read back from
+    /// there at their commits (a rolled-back transaction is never read).
     pub spilled_transactions: AtomicU64,
     pub spilled_bytes: AtomicU64,
 }
@@ -121,6 +122,9 @@ impl TxBuffer {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         ));
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(spill_error("creating the spill directory", &self.dir))?;
         let file = tokio::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -270,6 +274,18 @@ impl Replay {
                 offset.copy_from_slice(&head[5..13]);
                 let timestamp = word(13);
                 let len = word(17) as usize;
+                // A row event is at most max_allowed_packet (1 GiB); more
+                // means the file is damaged, not a reason to allocate it.
+                if len > 1 << 30 {
+                    return Err(MySqlError::Spill {
+                        op: "reading the spill file",
+                        path: path.display().to_string(),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            format!("a record claims {len} bytes; the spill file is damaged"),
+                        ),
+                    });
+                }
                 let mut body = vec![0u8; len];
                 reader
                     .read_exact(&mut body)

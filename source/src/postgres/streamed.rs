@@ -69,6 +69,9 @@ impl StreamedTxns {
                     .map(|d| d.as_nanos())
                     .unwrap_or(0)
             ));
+            tokio::fs::create_dir_all(&self.dir)
+                .await
+                .map_err(spill_err("creating the spill directory", &self.dir))?;
             let file = File::create(&path)
                 .await
                 .map_err(spill_err("creating spill file", &path))?;

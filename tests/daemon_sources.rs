@@ -1,6 +1,8 @@
-//! `/metrics` carries `headwater_source_lag_bytes` for every source: the
-//! WAL a PostgreSQL slot holds back and the binlog after a MySQL source's
-//! checkpoint, read by a daemon running against the real servers.
+//! The daemon against both real servers: `/metrics` carries
+//! `headwater_source_lag_bytes` for every source (the WAL a PostgreSQL slot
+//! holds back, the binlog after a MySQL source's checkpoint), and a MySQL
+//! transaction larger than its buffer spills under the data directory,
+//! which the daemon creates.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,7 +14,7 @@ use common::{wait_for, Daemon, TestDb};
 use testkit::mysql::MySqlDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_source_reports_its_lag_in_bytes() {
+async fn every_source_reports_its_lag_and_big_transactions_spill() {
     let pg = TestDb::new("lag_pg").await;
     pg.client()
         .await
@@ -50,6 +52,7 @@ type = "mysql"
 url = "{my_url}"
 server_id = {server_id}
 tables = ["{my_db}.items"]
+transaction_buffer = "16KiB"
 
 [sinks.archive]
 type = "parquet"
@@ -89,6 +92,21 @@ topics = ["pg.*", "my.*"]
             "{source} lag {bytes} bytes: a caught-up source is within a few MiB"
         );
     }
+
+    // A 2,000-row transaction passes through {data_dir}/spill/my, which
+    // does not exist yet.
+    my.exec("INSERT INTO items SELECT seq, CONCAT('row ', seq) FROM seq_2_to_2001")
+        .await;
+    wait_for(
+        "the big transaction in the log",
+        Duration::from_secs(60),
+        || async {
+            let m = daemon.metrics().await.unwrap_or_default();
+            m.get("headwater_log_end_offset").copied().unwrap_or(0.0) >= 2002.0
+        },
+    )
+    .await;
+    assert!(dir.join("data").join("spill").join("my").is_dir());
 
     assert!(daemon.terminate(Duration::from_secs(30)).success());
     pg.cleanup().await;
