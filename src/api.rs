@@ -50,6 +50,7 @@ async fn health(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(daemon): State<Arc<Daemon>>) -> impl IntoResponse {
+    daemon.metrics.set_log_stats(daemon.log.stats());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         daemon.metrics.render(),

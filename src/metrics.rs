@@ -5,6 +5,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 
+use headwater_log::stats::{
+    LogStats, APPENDED_BYTES, APPENDED_RECORDS, BACKPRESSURE, BACKPRESSURE_EPISODES, DISK_BYTES,
+    FSYNCS, RETENTION_DELETED_BYTES,
+};
+
 pub const SOURCE_EVENTS: &str = "headwater_source_events_total";
 pub const SINK_EVENTS: &str = "headwater_sink_events_total";
 pub const SINK_REJECTED: &str = "headwater_sink_rejected_total";
@@ -17,7 +22,7 @@ pub const SINK_COMMITTED_OFFSET: &str = "headwater_sink_committed_offset";
 pub const COMPONENT_UP: &str = "headwater_component_up";
 pub const SOURCE_LAG_BYTES: &str = "headwater_source_lag_bytes";
 
-const HELP: [(&str, &str, &str); 11] = [
+const HELP: [(&str, &str, &str); 18] = [
     (
         SOURCE_EVENTS,
         "counter",
@@ -63,7 +68,26 @@ const HELP: [(&str, &str, &str); 11] = [
     (
         SOURCE_LAG_BYTES,
         "gauge",
-        "PostgreSQL: bytes of WAL between the server's position and what the source's slot confirmed.",
+        "How far a source is behind its database: bytes of WAL its PostgreSQL slot holds back, or of MySQL binlog after its durable checkpoint.",
+    ),
+    (APPENDED_RECORDS, "counter", "Records appended to the log."),
+    (APPENDED_BYTES, "counter", "Bytes appended to the log."),
+    (FSYNCS, "counter", "fsync calls of the log's writer."),
+    (DISK_BYTES, "gauge", "Bytes of the log's segment files."),
+    (
+        BACKPRESSURE,
+        "gauge",
+        "1 while appends wait because the log's disk use is over log.max_disk.",
+    ),
+    (
+        BACKPRESSURE_EPISODES,
+        "counter",
+        "Times appends started waiting for disk space (log.max_disk).",
+    ),
+    (
+        RETENTION_DELETED_BYTES,
+        "counter",
+        "Bytes of segments deleted by retention.",
     ),
 ];
 
@@ -95,6 +119,24 @@ impl Metrics {
     pub fn get(&self, name: &'static str, pairs: &[(&str, &str)]) -> f64 {
         let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
         values.get(&(name, labels(pairs))).copied().unwrap_or(0.0)
+    }
+
+    /// Takes the log's own counters (read when `/metrics` is scraped).
+    pub fn set_log_stats(&self, stats: LogStats) {
+        for (name, value) in [
+            (APPENDED_RECORDS, stats.appended_records as f64),
+            (APPENDED_BYTES, stats.appended_bytes as f64),
+            (FSYNCS, stats.fsyncs as f64),
+            (DISK_BYTES, stats.disk_bytes as f64),
+            (BACKPRESSURE, f64::from(u8::from(stats.backpressure))),
+            (BACKPRESSURE_EPISODES, stats.backpressure_episodes as f64),
+            (
+                RETENTION_DELETED_BYTES,
+                stats.retention_deleted_bytes as f64,
+            ),
+        ] {
+            self.set(name, &[], value);
+        }
     }
 
     /// The Prometheus text exposition of everything recorded.
@@ -155,5 +197,28 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# TYPE headwater_errors_total counter"));
+    }
+
+    #[test]
+    fn renders_the_logs_counters() {
+        let m = Metrics::default();
+        m.set_log_stats(LogStats {
+            appended_records: 12,
+            backpressure: true,
+            ..LogStats::default()
+        });
+        let text = m.render();
+        assert!(
+            text.contains("headwater_log_appended_records_total 12\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("headwater_log_disk_backpressure 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE headwater_log_disk_bytes gauge"),
+            "{text}"
+        );
     }
 }

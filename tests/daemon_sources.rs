@@ -107,6 +107,10 @@ topics = ["pg.*", "my.*"]
     )
     .await;
     assert!(dir.join("data").join("spill").join("my").is_dir());
+    // The log's own counters are in /metrics too.
+    let m = daemon.metrics().await.unwrap();
+    assert!(m["headwater_log_appended_records_total"] >= 2002.0, "{m:?}");
+    assert_eq!(m["headwater_log_disk_backpressure"], 0.0);
 
     assert!(daemon.terminate(Duration::from_secs(30)).success());
     pg.cleanup().await;
