@@ -3,5 +3,6 @@
 pub mod config;
 pub mod mysql;
 pub mod postgres;
+mod spill;
 
 pub use config::SourceConfig;

@@ -114,28 +114,13 @@ impl TxBuffer {
     }
 
     async fn start_spill(&mut self) -> Result<()> {
-        let path = self.dir.join(format!(
-            "headwater-mysql-tx-{}-{:x}.spill",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        tokio::fs::create_dir_all(&self.dir)
+        let (path, file) = crate::spill::create(&self.dir, "mysql-tx")
             .await
-            .map_err(spill_error("creating the spill directory", &self.dir))?;
-        let file = tokio::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .await
-            .map_err(spill_error("creating a spill file", &path))?;
-        // the descriptor keeps it; nothing is left behind by a crash
-        tokio::fs::remove_file(&path)
-            .await
-            .map_err(spill_error("unlinking the new spill file", &path))?;
+            .map_err(|e| MySqlError::Spill {
+                op: e.op,
+                path: e.path.display().to_string(),
+                source: e.source,
+            })?;
         tracing::debug!(path = %path.display(), "mysql: transaction larger than transaction_buffer; spilling to disk");
         self.stats
             .spilled_transactions

@@ -167,7 +167,7 @@ impl Streamer {
         } else {
             Ok(())
         };
-        streamer.streamed.clear().await;
+        streamer.streamed.clear();
         let Streamer { batcher, .. } = streamer;
         drop(batcher);
         if !acker.0.is_finished() {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use headwater_core::Lsn;
 use tokio::fs::File;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufReader, BufWriter};
 
 use crate::postgres::error::{PgError, PgResult};
 
@@ -61,20 +61,13 @@ impl StreamedTxns {
         txn.memory_bytes += message.data.len() + 32;
         txn.memory.push(message);
         if txn.memory_bytes > self.limit_bytes {
-            let path = self.dir.join(format!(
-                "headwater-pg-stream-{}-{top_xid}-{:x}.spill",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0)
-            ));
-            tokio::fs::create_dir_all(&self.dir)
+            let (path, file) = crate::spill::create(&self.dir, &format!("pg-stream-{top_xid}"))
                 .await
-                .map_err(spill_err("creating the spill directory", &self.dir))?;
-            let file = File::create(&path)
-                .await
-                .map_err(spill_err("creating spill file", &path))?;
+                .map_err(|e| PgError::Spill {
+                    op: e.op,
+                    path: e.path.display().to_string(),
+                    source: e.source,
+                })?;
             let mut writer = BufWriter::with_capacity(1 << 20, file);
             for m in txn.memory.drain(..) {
                 write_record(&mut writer, &path, &m).await?;
@@ -87,11 +80,10 @@ impl StreamedTxns {
     }
 
     /// Stream Abort: the whole transaction, or one subtransaction of it.
+    /// (A spill file goes with its descriptor.)
     pub async fn abort(&mut self, top_xid: u32, sub_xid: u32) {
         if top_xid == sub_xid {
-            if let Some(txn) = self.txns.remove(&top_xid) {
-                discard(txn).await;
-            }
+            self.txns.remove(&top_xid);
         } else if let Some(txn) = self.txns.get_mut(&top_xid) {
             txn.memory.retain(|m| m.xid != sub_xid);
             txn.aborted.insert(sub_xid);
@@ -110,10 +102,10 @@ impl StreamedTxns {
                     .flush()
                     .await
                     .map_err(spill_err("writing spill file", &path))?;
-                drop(writer);
-                let file = File::open(&path)
+                let mut file = writer.into_inner();
+                file.seek(std::io::SeekFrom::Start(0))
                     .await
-                    .map_err(spill_err("opening spill file", &path))?;
+                    .map_err(spill_err("rewinding spill file", &path))?;
                 Ok(Replay::File {
                     reader: BufReader::with_capacity(1 << 20, file),
                     path,
@@ -123,18 +115,9 @@ impl StreamedTxns {
         }
     }
 
-    /// Removes every spill file (shutdown).
-    pub async fn clear(&mut self) {
-        for (_, txn) in self.txns.drain() {
-            discard(txn).await;
-        }
-    }
-}
-
-async fn discard(txn: Txn) {
-    if let Some((path, writer)) = txn.spill {
-        drop(writer);
-        let _ = tokio::fs::remove_file(&path).await;
+    /// Forgets every open transaction and its spill file (shutdown).
+    pub fn clear(&mut self) {
+        self.txns.clear();
     }
 }
 
@@ -184,10 +167,7 @@ impl Replay {
                 let mut head = [0u8; 16];
                 match reader.read_exact(&mut head).await {
                     Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                        let _ = tokio::fs::remove_file(&*path).await;
-                        return Ok(None);
-                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
                     Err(e) => return Err(spill_err("reading spill file", path)(e)),
                 }
                 let lsn = Lsn(u64::from_be_bytes(head[..8].try_into().unwrap_or_default()));
