@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use headwater_core::codec::{decode_schema, encode_schema};
-use headwater_core::{TableId, TableSchema};
+use headwater_core::{Column, TableId, TableSchema};
 
 use crate::postgres::error::{PgError, PgResult};
 
@@ -91,7 +91,7 @@ impl SchemaVersions {
     /// [`SchemaVersions::persist`] before using a schema this returned.
     pub fn assign(&mut self, schema: &TableSchema) -> Arc<TableSchema> {
         let next = match self.last.get(&schema.table) {
-            Some(last) if last.columns == schema.columns => return last.clone(),
+            Some(last) if same_shape(&last.columns, &schema.columns) => return last.clone(),
             Some(last) => {
                 tracing::info!(table = %schema.table, version = last.version + 1, "table schema changed");
                 last.version + 1
@@ -141,10 +141,21 @@ impl SchemaVersions {
     }
 }
 
+/// Same names, kinds and key, in order: what a Relation message defines.
+/// Declared type names and nullability come from the catalog as it is when
+/// the message is decoded, which may already be past later DDL, so they
+/// describe a version but do not make one.
+fn same_shape(a: &[Column], b: &[Column]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.name == y.name && x.kind == y.kind && x.key_position == y.key_position)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use headwater_core::{Column, ValueKind};
+    use headwater_core::ValueKind;
 
     fn schema(columns: &[&str]) -> TableSchema {
         TableSchema {
@@ -195,5 +206,18 @@ mod tests {
         let mut versions = SchemaVersions::in_memory();
         assert_eq!(versions.assign(&schema(&["a"])).version, 1);
         assert_eq!(versions.assign(&schema(&["b"])).version, 2);
+    }
+
+    #[test]
+    fn catalog_details_alone_do_not_make_a_version() {
+        let mut versions = SchemaVersions::in_memory();
+        assert_eq!(versions.assign(&schema(&["a"])).version, 1);
+        let mut described_late = schema(&["a"]);
+        described_late.columns[0].type_name = "oid 23".into();
+        described_late.columns[0].nullable = false;
+        assert_eq!(versions.assign(&described_late).version, 1);
+        let mut retyped = schema(&["a"]);
+        retyped.columns[0].kind = ValueKind::Int64;
+        assert_eq!(versions.assign(&retyped).version, 2);
     }
 }
