@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use headwater_core::{Appender, ChangeEvent, Durable, EventBatch, Op, Position, Value};
-use pg_common::{start, wait_for_slot, TestDb};
+use pg_common::{start, wait_for_slot, wait_for_slot_released, TestDb};
 use testkit::MemoryAppender;
 
 fn id_of(e: &ChangeEvent) -> i32 {
@@ -216,6 +216,7 @@ async fn pg_table_added_to_config_is_snapshotted_on_restart() {
         .await;
     running.wait_changes(1).await;
     let appender = running.stop().await;
+    wait_for_slot_released(&db).await;
     db.exec("INSERT INTO b VALUES (4)").await;
     let running = start(db.config(&["public.a", "public.b"]), appender);
     wait_for_slot(&db).await;

@@ -249,8 +249,10 @@ pub async fn wait_for_slot(db: &TestDb) {
     .await;
 }
 
-/// Drops the test's slot once its walsender has let go of it.
-pub async fn drop_slot(db: &TestDb) {
+/// Waits until the walsender of a stopped source has let go of the slot:
+/// it exits some time after the client hung up, and until then
+/// `wait_for_slot` would take the old walsender for the new source's.
+pub async fn wait_for_slot_released(db: &TestDb) {
     let slot = db.config(&[]).slot.unwrap_or_default();
     testkit::wait_until_async("the slot to be released", DEADLINE, || async {
         db.client
@@ -264,6 +266,12 @@ pub async fn drop_slot(db: &TestDb) {
             .is_none()
     })
     .await;
+}
+
+/// Drops the test's slot once its walsender has let go of it.
+pub async fn drop_slot(db: &TestDb) {
+    wait_for_slot_released(db).await;
+    let slot = db.config(&[]).slot.unwrap_or_default();
     db.client
         .execute("SELECT pg_drop_replication_slot($1)", &[&slot])
         .await
