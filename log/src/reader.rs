@@ -205,6 +205,14 @@ impl ReadState {
         let mut bytes = Bytes::from(buf);
         let mut at = 0usize;
         while at < bytes.len() {
+            // Past the high-water mark a batch may be half written; and a
+            // chunk may end inside the next batch's header.
+            if c.batch_offset >= hwm {
+                return Ok(Step::Done);
+            }
+            if at > 0 && bytes.len() - at < batch::HEADER_LEN {
+                return Ok(Step::Continue);
+            }
             let header = batch::parse_header(&bytes[at..]).map_err(|p| damage(c, p))?;
             if header.base_offset != c.batch_offset {
                 let problem = format!(

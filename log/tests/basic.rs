@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{config, open, read_all, record, rt};
 use headwater_core::config::{ByteSize, HumanDuration};
 use headwater_core::error::{Classify, ErrorKind};
-use headwater_log::{partition_for, Log, LogError};
+use headwater_log::{partition_for, Log, LogConfig, LogError};
 
 #[test]
 fn append_then_read_back_across_partitions_and_reopen() {
@@ -709,4 +709,37 @@ fn append_batch_topic_handles() {
         .collect();
     assert_eq!(values, vec![&b"one"[..], &b"three"[..]]);
     assert_eq!(&read_all(&log, "b", p2, 0)[0].value[..], b"two");
+}
+
+/// GIVEN batches laid out so that a reader's 64 KiB chunk ends inside the
+/// second batch's header
+/// WHEN read from the start
+/// THEN every record comes back (the rest of the header is read next).
+#[test]
+fn a_read_chunk_ending_inside_a_batch_header_reads_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = rt();
+    let log = open(
+        dir.path(),
+        LogConfig {
+            segment_bytes: ByteSize(1 << 20),
+            ..config(1)
+        },
+    );
+    // batch = 40-byte header + 16-byte record header + key + value
+    let first = record("k", &"x".repeat((64 << 10) - 20 - 40 - 16 - 1), 1);
+    for rec in [first, record("k", "second", 2), record("k", "third", 3)] {
+        let receipt = rt
+            .block_on(log.append(vec![("t".to_string(), rec)]))
+            .unwrap();
+        rt.block_on(receipt.durable()).unwrap();
+    }
+    let mut reader = log.reader("t", 0, 0).unwrap();
+    let got = reader.read_now(1).unwrap();
+    assert_eq!(got.len(), 1);
+    let rest = reader.read_now(2).unwrap();
+    let values: Vec<_> = rest.iter().map(|r| r.value.to_vec()).collect();
+    assert_eq!(values, [b"second".to_vec(), b"third".to_vec()]);
+    let all = log.reader("t", 0, 0).unwrap().read_now(3).unwrap();
+    assert_eq!(all.len(), 3);
 }
