@@ -99,12 +99,13 @@ impl Writer<'_> {
                 self.u8(1);
                 self.str(&my.file);
                 self.var(my.offset);
-                match &my.gtid_set {
-                    Some(g) => {
-                        self.u8(1);
-                        self.str(g);
-                    }
-                    None => self.u8(0),
+                let flags = u8::from(my.gtid_set.is_some()) | if my.tx_index > 0 { 2 } else { 0 };
+                self.u8(flags);
+                if let Some(g) = &my.gtid_set {
+                    self.str(g);
+                }
+                if my.tx_index > 0 {
+                    self.var(my.tx_index);
                 }
             }
         }
@@ -466,6 +467,18 @@ impl<'a> Reader<'a> {
         }
     }
 
+    fn op(&mut self) -> Result<Op> {
+        Ok(match self.u8()? {
+            0 => Op::Read,
+            1 => Op::Insert,
+            2 => Op::Update,
+            3 => Op::Delete,
+            4 => Op::Truncate,
+            5 => Op::Message,
+            t => return Err(self.fail(format!("unknown op {t}"))),
+        })
+    }
+
     fn position(&mut self) -> Result<Position> {
         match self.u8()? {
             0 => Ok(Position::Postgres(PgPosition {
@@ -475,15 +488,21 @@ impl<'a> Reader<'a> {
             1 => {
                 let file = self.string()?;
                 let offset = self.var()?;
-                let gtid_set = if self.bool()? {
+                let flags = self.u8()?;
+                if flags > 3 {
+                    return Err(self.fail(format!("mysql position flags {flags}")));
+                }
+                let gtid_set = if flags & 1 != 0 {
                     Some(self.string()?)
                 } else {
                     None
                 };
+                let tx_index = if flags & 2 != 0 { self.var()? } else { 0 };
                 Ok(Position::MySql(MySqlPosition {
                     file,
                     offset,
                     gtid_set,
+                    tx_index,
                 }))
             }
             t => Err(self.fail(format!("position tag {t}"))),
@@ -602,6 +621,21 @@ pub fn peek_schema_id(bytes: &[u8]) -> Result<SchemaId> {
     Ok(SchemaId(r.u64()?))
 }
 
+/// Who wrote an encoded event and where it comes from: its source's name,
+/// its op and its source position, without its schema or rows.
+pub fn peek_origin(bytes: &[u8]) -> Result<(String, Op, Position)> {
+    let mut r = Reader {
+        buf: bytes,
+        what: "change event",
+    };
+    check_format(&mut r, EVENT_FORMAT)?;
+    r.u64()?;
+    r.u8()?;
+    let source = r.string()?;
+    let op = r.op()?;
+    Ok((source, op, r.position()?))
+}
+
 fn check_format(r: &mut Reader<'_>, expected: u8) -> Result<()> {
     let format = r.u8()?;
     if format != expected {
@@ -625,15 +659,7 @@ pub fn decode_event(
     let schema = schema_of(SchemaId(r.u64()?))?;
     let flags = r.u8()?;
     let source: Arc<str> = r.string()?.into();
-    let op = match r.u8()? {
-        0 => Op::Read,
-        1 => Op::Insert,
-        2 => Op::Update,
-        3 => Op::Delete,
-        4 => Op::Truncate,
-        5 => Op::Message,
-        t => return Err(r.fail(format!("unknown op {t}"))),
-    };
+    let op = r.op()?;
     let position = r.position()?;
     let commit_ts = if flags & F_COMMIT_TS != 0 {
         Some(r.timestamp()?)

@@ -70,13 +70,18 @@ pub struct PgPosition {
 }
 
 /// A change in a MySQL/MariaDB binlog: the file and the offset of the event,
-/// and the GTID set executed up to and including its transaction when the
-/// server has GTIDs on.
+/// the GTID set executed up to and including its transaction when the
+/// server has GTIDs on, and the change's place in its transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MySqlPosition {
     pub file: String,
     pub offset: u64,
     pub gtid_set: Option<String>,
+    /// 0, 1, 2… for the changes of one transaction, in binlog order (on
+    /// every server that applies it): a replay tells them apart by it. 0
+    /// for a checkpoint.
+    #[serde(default)]
+    pub tx_index: u64,
 }
 
 impl MySqlPosition {
@@ -93,6 +98,7 @@ impl Ord for MySqlPosition {
         self.file_sequence()
             .cmp(&other.file_sequence())
             .then(self.offset.cmp(&other.offset))
+            .then(self.tx_index.cmp(&other.tx_index))
     }
 }
 
@@ -163,6 +169,7 @@ impl FromStr for Position {
             file: file.to_owned(),
             offset,
             gtid_set,
+            tx_index: 0,
         }))
     }
 }
@@ -222,6 +229,7 @@ mod tests {
                 file: f.into(),
                 offset: o,
                 gtid_set: None,
+                tx_index: 0,
             })
         };
         assert!(my("b.000009", 900) < my("b.000010", 4));

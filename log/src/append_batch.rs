@@ -105,6 +105,12 @@ impl AppendBatch {
         })
     }
 
+    /// How many partitions `topic` has: a record with key `k` goes to
+    /// [`partition_for`]`(k, partitions)`.
+    pub fn partitions(&self, topic: BatchTopic) -> Result<u32> {
+        self.slot(topic).map(|t| self.topics[t].partitions)
+    }
+
     fn slot(&self, topic: BatchTopic) -> Result<usize> {
         let t = topic.index as usize;
         if topic.batch == self.id && t < self.topics.len() {

@@ -9,6 +9,7 @@ use headwater_core::{ChangeEvent, SchemaId, TableSchema, Timestamp};
 
 use crate::append_batch::{AppendBatch, BatchTopic};
 use crate::error::{LogError, Result};
+use crate::topic::partition_for;
 
 /// Each event's schema id, hashing each distinct schema of `events` once.
 pub fn schema_ids(events: &[ChangeEvent]) -> Vec<SchemaId> {
@@ -38,6 +39,37 @@ pub fn push_events(
     ids: &[SchemaId],
     topic_of: impl Fn(&ChangeEvent) -> String,
 ) -> Result<()> {
+    push_events_keeping(
+        batch,
+        events,
+        ids,
+        topic_of,
+        None::<fn(&str, u32, &ChangeEvent) -> bool>,
+    )
+}
+
+/// [`push_events`], pushing only the events `keep(topic, partition, event)`
+/// accepts (each event's key is encoded once more to find its partition);
+/// returns how many were left out.
+pub fn push_events_where(
+    batch: &mut AppendBatch,
+    events: &[ChangeEvent],
+    ids: &[SchemaId],
+    topic_of: impl Fn(&ChangeEvent) -> String,
+    keep: impl FnMut(&str, u32, &ChangeEvent) -> bool,
+) -> Result<usize> {
+    let before = batch.len();
+    push_events_keeping(batch, events, ids, topic_of, Some(keep))?;
+    Ok(events.len() - (batch.len() - before))
+}
+
+fn push_events_keeping(
+    batch: &mut AppendBatch,
+    events: &[ChangeEvent],
+    ids: &[SchemaId],
+    topic_of: impl Fn(&ChangeEvent) -> String,
+    mut keep: Option<impl FnMut(&str, u32, &ChangeEvent) -> bool>,
+) -> Result<()> {
     if events.len() != ids.len() {
         return Err(LogError::BadRecord {
             topic: String::new(),
@@ -48,19 +80,30 @@ pub fn push_events(
             ),
         });
     }
-    let mut topics: Vec<(&ChangeEvent, BatchTopic)> = Vec::new();
+    let mut topics: Vec<(&ChangeEvent, BatchTopic, String)> = Vec::new();
+    let mut key = Vec::new();
     for (event, &id) in events.iter().zip(ids) {
         let same = |k: &&ChangeEvent| {
             k.table == event.table && k.topic == event.topic && k.source == event.source
         };
-        let topic = match topics.iter().find(|(k, _)| same(k)) {
-            Some((_, topic)) => *topic,
+        let (topic, name) = match topics.iter().find(|(k, _, _)| same(k)) {
+            Some((_, topic, name)) => (*topic, name.as_str()),
             None => {
-                let topic = batch.topic(&topic_of(event))?;
-                topics.push((event, topic));
-                topic
+                let name = topic_of(event);
+                let topic = batch.topic(&name)?;
+                topics.push((event, topic, name));
+                let (_, topic, name) = &topics[topics.len() - 1];
+                (*topic, name.as_str())
             }
         };
+        if let Some(keep) = &mut keep {
+            key.clear();
+            encode_key(&event.key, &mut key);
+            let partition = partition_for(&key, batch.partitions(topic)?);
+            if !keep(name, partition, event) {
+                continue;
+            }
+        }
         let timestamp_ms = match event.commit_ts {
             Some(Timestamp::Micros(micros)) => micros.div_euclid(1000),
             _ => now_ms(),

@@ -59,6 +59,7 @@ fn my_event(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> Ch
             file: "mysql-bin.000003".into(),
             offset: 154,
             gtid_set: None,
+            tx_index: 0,
         }),
         commit_ts: Some(Timestamp::Micros(MY_TS_MS * 1000)),
         tx_id: None,

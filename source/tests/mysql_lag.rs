@@ -54,6 +54,7 @@ async fn mysql_lag_counts_the_binlog_bytes_after_a_checkpoint_across_files() {
         file: "mysql-bin.000000".into(),
         offset: 4,
         gtid_set: None,
+        tx_index: 0,
     };
     assert_eq!(probe.lag_bytes(&gone).await.unwrap(), None);
     db.drop_db().await;

@@ -12,10 +12,11 @@ use headwater_core::{
     Appender, ChangeEvent, CheckpointStore, Durable, Error, EventBatch, Position, Result, SchemaId,
     SchemaRegistry,
 };
-use headwater_log::events::{push_events, schema_ids};
+use headwater_log::events::{push_events, push_events_where, schema_ids};
 use headwater_log::{AppendBatch, AppendReceipt, Log, LogError};
 use headwater_transforms::TransformChain;
 
+use super::replay_guard::ReplayGuard;
 use crate::metrics::{Metrics, SOURCE_EVENTS};
 
 /// Appends what one source reads. Batches become durable in the order they
@@ -31,6 +32,9 @@ pub struct LogAppender {
     registered: Mutex<HashSet<SchemaId>>,
     pending: mpsc::Sender<Pending>,
     checkpoint: Arc<Mutex<Option<Position>>>,
+    /// Until every partition is passed: drops replayed events the log
+    /// already has.
+    guard: Mutex<Option<ReplayGuard>>,
 }
 
 struct Pending {
@@ -59,6 +63,15 @@ impl LogAppender {
             let (store, name) = (store.clone(), name.clone());
             spawn_blocking(move || store.load::<Position>(&name)).await?
         };
+        // Without a checkpoint the source starts over (a new snapshot), and
+        // nothing it sends is a replay.
+        let guard = match loaded {
+            Some(_) => {
+                let (log, source) = (log.clone(), source.clone());
+                spawn_blocking(move || Ok(ReplayGuard::from_log(&log, &source))).await?
+            }
+            None => None,
+        };
         let checkpoint = Arc::new(Mutex::new(loaded));
         let (pending, rx) = mpsc::channel(1024);
         tokio::spawn(store_checkpoints(rx, store, name, checkpoint.clone()));
@@ -71,6 +84,7 @@ impl LogAppender {
             registered: Mutex::new(HashSet::new()),
             pending,
             checkpoint,
+            guard: Mutex::new(guard),
         }))
     }
 
@@ -102,10 +116,27 @@ impl LogAppender {
         Ok(ids)
     }
 
-    /// Encodes every event straight into one log batch.
+    /// Encodes every event straight into one log batch, but those the
+    /// log already has.
     fn encode(&self, events: &[ChangeEvent], ids: &[SchemaId]) -> Result<AppendBatch, LogError> {
         let mut batch = self.log.batch();
-        push_events(&mut batch, events, ids, |e| topic_name(&e.topic_name()))?;
+        let topic_of = |e: &ChangeEvent| topic_name(&e.topic_name());
+        let mut guard = lock(&self.guard);
+        let Some(replay) = guard.as_mut() else {
+            push_events(&mut batch, events, ids, topic_of)?;
+            return Ok(batch);
+        };
+        let skipped =
+            push_events_where(&mut batch, events, ids, topic_of, |topic, partition, e| {
+                replay.keep(topic, partition, e)
+            })?;
+        if skipped > 0 {
+            tracing::info!(source = %self.source, skipped, "left out replayed events the log already has");
+        }
+        if replay.is_done() {
+            tracing::info!(source = %self.source, skipped = replay.skipped, "resumed past everything the log had of this source");
+            *guard = None;
+        }
         Ok(batch)
     }
 }

@@ -5,6 +5,7 @@
 mod appender;
 mod build;
 mod lag;
+mod replay_guard;
 mod sink_task;
 mod supervisor;
 

@@ -73,6 +73,7 @@ impl MySqlDb {
             file: row.get(0).unwrap_or_default(),
             offset: row.get(1).unwrap_or_default(),
             gtid_set: None,
+            tx_index: 0,
         }
     }
 

@@ -134,13 +134,17 @@ fn position() -> impl Strategy<Value = Position> {
         (
             "[a-z-]{1,12}\\.[0-9]{6}",
             any::<u64>(),
-            proptest::option::of("[0-9a-f:-]{1,40}")
+            proptest::option::of("[0-9a-f:-]{1,40}"),
+            prop_oneof![Just(0u64), any::<u64>()]
         )
-            .prop_map(|(file, offset, gtid_set)| Position::MySql(MySqlPosition {
-                file,
-                offset,
-                gtid_set
-            })),
+            .prop_map(|(file, offset, gtid_set, tx_index)| Position::MySql(
+                MySqlPosition {
+                    file,
+                    offset,
+                    gtid_set,
+                    tx_index
+                }
+            )),
     ]
 }
 

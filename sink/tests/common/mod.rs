@@ -345,6 +345,7 @@ pub fn every_shape(schema: &Arc<TableSchema>, partition: u32, from: u64) -> Vec<
         file: "mysql-bin.000003".into(),
         offset: 4711,
         gtid_set: Some("3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5".into()),
+        tx_index: 0,
     });
     events.push(routed);
     events.push(event(schema, Op::Message, 10, None, Some(row(10))));

@@ -130,6 +130,37 @@ pub enum Gtids {
 }
 
 impl Gtids {
+    /// Parses either flavour's text: MySQL's names server UUIDs (`:`),
+    /// MariaDB's does not.
+    pub fn parse(text: &str) -> Option<Self> {
+        if text.contains(':') {
+            MySqlGtids::parse(text).map(Gtids::MySql)
+        } else {
+            MariaDbGtids::parse(text).map(Gtids::MariaDb)
+        }
+    }
+
+    /// Whether every transaction in `self` is in `other` too (MariaDB: per
+    /// domain, a sequence number no higher). Sets of different flavours
+    /// cover nothing of each other.
+    pub fn is_covered_by(&self, other: &Gtids) -> bool {
+        match (self, other) {
+            (Gtids::MariaDb(a), Gtids::MariaDb(b)) => a.0.iter().all(|(domain, (_, seq))| {
+                b.0.get(domain)
+                    .is_some_and(|(_, other_seq)| seq <= other_seq)
+            }),
+            (Gtids::MySql(a), Gtids::MySql(b)) => a.0.iter().all(|(uuid, intervals)| {
+                let Some(theirs) = b.0.get(uuid) else {
+                    return intervals.is_empty();
+                };
+                intervals
+                    .iter()
+                    .all(|(x, y)| theirs.iter().any(|(p, q)| p <= x && y <= q))
+            }),
+            _ => false,
+        }
+    }
+
     pub fn to_text(&self) -> String {
         match self {
             Gtids::MariaDb(g) => g.to_text(),
@@ -162,5 +193,19 @@ mod tests {
         g.add(&sid, 9);
         assert_eq!(g.to_text(), format!("{uuid}:1-7:9"));
         assert_eq!(g.sids()[0].1, vec![(1, 8), (9, 10)]);
+    }
+
+    #[test]
+    fn coverage_per_domain_and_per_interval() {
+        let set = |t: &str| Gtids::parse(t).unwrap();
+        assert!(set("0-1-5").is_covered_by(&set("0-2-7,1-1-1")));
+        assert!(!set("0-1-8").is_covered_by(&set("0-1-7")));
+        assert!(!set("0-1-1,3-1-1").is_covered_by(&set("0-1-7")));
+        let uuid = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let other = "4e11fa47-71ca-11e1-9e33-c80aa9429562";
+        assert!(set(&format!("{uuid}:1-5")).is_covered_by(&set(&format!("{uuid}:1-7,{other}:1"))));
+        assert!(!set(&format!("{uuid}:1-5:9")).is_covered_by(&set(&format!("{uuid}:1-7"))));
+        assert!(!set(&format!("{other}:1")).is_covered_by(&set(&format!("{uuid}:1-7"))));
+        assert!(!set("0-1-1").is_covered_by(&set(&format!("{uuid}:1-7"))));
     }
 }

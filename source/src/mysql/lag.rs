@@ -61,6 +61,7 @@ mod tests {
             file: file.into(),
             offset,
             gtid_set: None,
+            tx_index: 0,
         }
     }
 

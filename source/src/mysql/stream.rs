@@ -52,6 +52,7 @@ impl Start {
                 file,
                 offset,
                 gtid_set: gtids.as_ref().map(Gtids::to_text),
+                tx_index: 0,
             },
             gtids,
         }
@@ -511,8 +512,15 @@ impl<'a> Streamer<'a> {
             .await
     }
 
-    /// Decodes a committed rows event into `pending`.
-    fn decode_rows_event(&mut self, event: RowsEvent, tx_id: Option<u64>) -> Result<()> {
+    /// Decodes a committed rows event into `pending`, numbering its rows
+    /// in the transaction from `next_index` on.
+    fn decode_rows_event(
+        &mut self,
+        event: RowsEvent,
+        tx_id: Option<u64>,
+        gtid_set: &Option<String>,
+        next_index: &mut u64,
+    ) -> Result<()> {
         let state = event.table;
         let rows =
             decode_rows(event.kind, &event.body, &state.cells).map_err(|e| MySqlError::Decode {
@@ -525,11 +533,6 @@ impl<'a> Streamer<'a> {
             RowsKind::Update => Op::Update,
             RowsKind::Delete => Op::Delete,
         };
-        let position = Position::MySql(MySqlPosition {
-            file: self.file.clone(),
-            offset: event.offset,
-            gtid_set: None,
-        });
         let commit_ts = Some(Timestamp::Micros(i64::from(event.timestamp) * 1_000_000));
         self.pending.reserve(rows.len());
         for row in rows {
@@ -550,13 +553,19 @@ impl<'a> Streamer<'a> {
                 key,
                 before: row.before,
                 after: row.after,
-                position: position.clone(),
+                position: Position::MySql(MySqlPosition {
+                    file: self.file.clone(),
+                    offset: event.offset,
+                    gtid_set: gtid_set.clone(),
+                    tx_index: *next_index,
+                }),
                 commit_ts,
                 tx_id,
                 schema: state.schema.clone(),
                 topic: None,
                 headers: Vec::new(),
             });
+            *next_index += 1;
         }
         Ok(())
     }
@@ -590,6 +599,7 @@ impl<'a> Streamer<'a> {
                 file: self.file.clone(),
                 offset: start,
                 gtid_set: None,
+                tx_index: 0,
             }),
             commit_ts: Some(Timestamp::Micros(i64::from(ts) * 1_000_000)),
             tx_id: self.tx_id,
@@ -628,18 +638,27 @@ impl<'a> Streamer<'a> {
             file: self.file.clone(),
             offset: end,
             gtid_set: self.gtids.as_ref().map(Gtids::to_text),
+            tx_index: 0,
         };
         let tx_id = self.tx_id.take();
         self.tx_open = false;
-        let events = std::mem::take(&mut self.tx_events);
+        let mut events = std::mem::take(&mut self.tx_events);
         let mut replay = self.tx_rows.take().await?;
         let already = self.skip_until.as_ref().is_some_and(|s| checkpoint <= *s);
         if !already {
             self.skip_until = None;
+            let mut next_index = 0;
             while let Some(event) = replay.next(&self.stats).await? {
-                self.decode_rows_event(event, tx_id)?;
+                self.decode_rows_event(event, tx_id, &checkpoint.gtid_set, &mut next_index)?;
                 if self.pending.len() >= self.cfg.max_batch_events {
                     self.flush_partial().await?;
+                }
+            }
+            for event in &mut events {
+                if let Position::MySql(p) = &mut event.position {
+                    p.gtid_set.clone_from(&checkpoint.gtid_set);
+                    p.tx_index = next_index;
+                    next_index += 1;
                 }
             }
             self.pending.extend(events);
