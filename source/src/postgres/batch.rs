@@ -43,18 +43,22 @@ impl Batcher {
         }
     }
 
-    pub async fn push(&mut self, event: ChangeEvent) -> PgResult<()> {
+    /// Adds an event (not async, so the event is not moved into a future
+    /// first); true when that filled a batch: [`Batcher::send_full`] next.
+    #[must_use]
+    pub fn add(&mut self, event: ChangeEvent) -> bool {
         self.events.push(event);
-        if self.events.len() >= self.max_events {
-            // Ends inside a transaction: no checkpoint, but the complete
-            // transactions in it may still be acknowledged.
-            let events = self.take(self.events.len());
-            self.committed_len = 0;
-            self.checkpoint = None;
-            let flush = self.flush_lsn.take();
-            self.send(events, None, flush).await?;
-        }
-        Ok(())
+        self.events.len() >= self.max_events
+    }
+
+    /// Sends a full batch. It ends inside a transaction: no checkpoint, but
+    /// the complete transactions in it may still be acknowledged.
+    pub async fn send_full(&mut self) -> PgResult<()> {
+        let events = self.take(self.events.len());
+        self.committed_len = 0;
+        self.checkpoint = None;
+        let flush = self.flush_lsn.take();
+        self.send(events, None, flush).await
     }
 
     /// A transaction ended: everything pushed so far is complete.
@@ -98,19 +102,22 @@ impl Batcher {
         self.send(events, checkpoint, flush).await
     }
 
-    /// Moves the first `n` events out. All of them (the usual case): the
-    /// vector itself goes, and the next one is allocated for a batch like
-    /// it. Otherwise the complete ones are moved into a vector of their
-    /// own and the open transaction's stay.
+    /// Moves the first `n` events out: the vector itself goes, and the
+    /// next one, allocated for a batch like it, gets the open
+    /// transaction's events (usually fewer than the complete ones, so
+    /// fewer are copied than by draining the front).
     fn take(&mut self, n: usize) -> Vec<ChangeEvent> {
         if n == 0 {
-            Vec::new()
-        } else if n == self.events.len() {
-            let next = Vec::with_capacity((n + n / 2).clamp(16, self.max_events.max(16)));
-            std::mem::replace(&mut self.events, next)
-        } else {
-            self.events.drain(..n).collect()
+            return Vec::new();
         }
+        let open = self.events.len() - n;
+        let mut next = Vec::with_capacity(
+            (n + n / 2)
+                .clamp(16, self.max_events.max(16))
+                .max(open + 16),
+        );
+        next.extend(self.events.drain(n..));
+        std::mem::replace(&mut self.events, next)
     }
 
     async fn send(

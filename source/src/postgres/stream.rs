@@ -278,7 +278,9 @@ impl Streamer {
                         origin: None,
                     };
                     let event = self.decoder.message(false, &prefix, content, &ctx, lsn);
-                    self.batcher.push(event).await?;
+                    if self.batcher.add(event) {
+                        self.batcher.send_full().await?;
+                    }
                     self.batcher.commit(commit_position(lsn), lsn);
                 }
             }
@@ -316,19 +318,27 @@ impl Streamer {
             }
             LogicalMessage::Insert { rel, new } => {
                 let event = self.decoder.insert(rel, new, ctx, lsn)?;
-                self.batcher.push(event).await?;
+                if self.batcher.add(event) {
+                    self.batcher.send_full().await?;
+                }
             }
             LogicalMessage::Update { rel, old, new } => {
                 let event = self.decoder.update(rel, old, new, ctx, lsn)?;
-                self.batcher.push(event).await?;
+                if self.batcher.add(event) {
+                    self.batcher.send_full().await?;
+                }
             }
             LogicalMessage::Delete { rel, old } => {
                 let event = self.decoder.delete(rel, old, ctx, lsn)?;
-                self.batcher.push(event).await?;
+                if self.batcher.add(event) {
+                    self.batcher.send_full().await?;
+                }
             }
             LogicalMessage::Truncate { options, rels } => {
                 for event in self.decoder.truncate(options, &rels, ctx, lsn)? {
-                    self.batcher.push(event).await?;
+                    if self.batcher.add(event) {
+                        self.batcher.send_full().await?;
+                    }
                 }
             }
             LogicalMessage::Message {
@@ -340,7 +350,9 @@ impl Streamer {
                 let event = self
                     .decoder
                     .message(transactional, &prefix, content, ctx, lsn);
-                self.batcher.push(event).await?;
+                if self.batcher.add(event) {
+                    self.batcher.send_full().await?;
+                }
             }
             // Type messages: types are resolved from the catalog instead.
             _ => {}
