@@ -5,6 +5,7 @@
 #   PostgreSQL 15  127.0.0.1:5432 and /var/run/postgresql  wal_level=logical
 #   MariaDB        127.0.0.1:3306                          row binlog, full image
 #   S3 (moto)      127.0.0.1:9000                          any access key works
+#   Azure Blob     127.0.0.1:10000 (Azurite)               its development account
 #
 # Idempotent: on a machine where they already run it only changes what
 # differs, and restarts a server only when a setting needs a restart.
@@ -15,6 +16,7 @@ PG_VERSION=15
 PG_PORT=5432
 MYSQL_PORT=3306
 S3_PORT=9000
+AZURE_PORT=10000
 ROLE=headwater
 PASSWORD=headwater
 STATE_DIR=${HEADWATER_SERVICES_DIR:-/var/lib/headwater-dev}
@@ -32,6 +34,7 @@ install_packages() {
   command -v mariadbd >/dev/null || missing+=(mariadb-server mariadb-client)
   command -v openssl >/dev/null || missing+=(openssl)
   python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+  command -v npm >/dev/null || missing+=(nodejs npm)
   if ((${#missing[@]})); then
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -213,27 +216,50 @@ EOF
 
 # ------------------------------------------------------------------ S3 (moto)
 
-s3_running() { python3 - "$S3_PORT" <<'EOF' 2>/dev/null
+listening() { python3 - "$1" <<'EOF' 2>/dev/null
 import socket, sys
 socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()
 EOF
 }
 
+# Waits for PORT, where NAME was started logging to LOG.
+wait_listening() {
+  for _ in $(seq 1 120); do listening "$1" && return; sleep 0.25; done
+  log "$2 did not start; see $3"
+  exit 1
+}
+
 setup_python() {
-  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import duckdb' 2>/dev/null; then
-    log "installing moto[server] and duckdb into $VENV"
+  if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/python" -c 'import duckdb, azure.storage.blob' 2>/dev/null; then
+    log "installing moto[server], duckdb and azure-storage-blob into $VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6' 'duckdb>=1,<2'
+    "$VENV/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5,<6' 'duckdb>=1,<2' \
+      'azure-storage-blob>=12,<13'
   fi
 }
 
 setup_s3() {
-  if ! s3_running; then
+  if ! listening "$S3_PORT"; then
     log "starting the S3 server (moto) on 127.0.0.1:$S3_PORT"
     nohup "$VENV/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"$STATE_DIR/moto.log" 2>&1 &
-    for _ in $(seq 1 120); do s3_running && return; sleep 0.25; done
-    log "moto did not start; see $STATE_DIR/moto.log"
-    exit 1
+    wait_listening "$S3_PORT" moto "$STATE_DIR/moto.log"
+  fi
+}
+
+# ------------------------------------------------------- Azure Blob (Azurite)
+
+setup_azure() {
+  local azurite=$STATE_DIR/azurite
+  if [ ! -x "$azurite/node_modules/.bin/azurite-blob" ]; then
+    log "installing Azurite into $azurite"
+    npm install --prefix "$azurite" --no-audit --no-fund --loglevel=error 'azurite@3' >/dev/null
+  fi
+  if ! listening "$AZURE_PORT"; then
+    log "starting the Azure Blob server (Azurite) on 127.0.0.1:$AZURE_PORT"
+    mkdir -p "$azurite/data"
+    nohup "$azurite/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZURE_PORT" \
+      --location "$azurite/data" --skipApiVersionCheck --silent >"$STATE_DIR/azurite.log" 2>&1 &
+    wait_listening "$AZURE_PORT" Azurite "$STATE_DIR/azurite.log"
   fi
 }
 
@@ -245,6 +271,7 @@ main() {
   setup_mariadb
   setup_python
   setup_s3
+  setup_azure
   cat <<EOF
 # Headwater test services are up. Tests read these (the values shown are the defaults):
 export HEADWATER_TEST_PG_URL=postgres://$ROLE:$PASSWORD@127.0.0.1:$PG_PORT
@@ -252,6 +279,7 @@ export HEADWATER_TEST_PG_ADMIN_URL=postgres://$ROLE:$PASSWORD@127.0.0.1:$PG_PORT
 export HEADWATER_TEST_PG_CA=$TLS_DIR/ca.crt
 export HEADWATER_TEST_MYSQL_URL=mysql://$ROLE:$PASSWORD@127.0.0.1:$MYSQL_PORT
 export HEADWATER_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+export HEADWATER_TEST_AZURE_ENDPOINT=http://127.0.0.1:$AZURE_PORT
 export HEADWATER_DUCKDB_PYTHON=$VENV/bin/python
 EOF
 }

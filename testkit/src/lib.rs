@@ -16,7 +16,8 @@ pub use log_appender::LogAppender;
 pub use names::unique_name;
 pub use pg_cluster::PgCluster;
 pub use services::{
-    duckdb_python, mysql_url, postgres_admin_url, postgres_ca_path, postgres_url, s3_endpoint,
+    azure_endpoint, duckdb_python, mysql_url, postgres_admin_url, postgres_ca_path, postgres_url,
+    s3_endpoint,
 };
 pub use sink::{Delivered, FaultySink, MemorySink};
 pub use wait::{wait_until, wait_until_async};

@@ -33,6 +33,11 @@ pub fn s3_endpoint() -> String {
     env_or("HEADWATER_TEST_S3_ENDPOINT", "http://127.0.0.1:9000")
 }
 
+/// The Azure Blob stand-in (Azurite, its well-known development account).
+pub fn azure_endpoint() -> String {
+    env_or("HEADWATER_TEST_AZURE_ENDPOINT", "http://127.0.0.1:10000")
+}
+
 /// The CA that signed the test PostgreSQL server's certificate (for
 /// `sslmode=verify-full`); `dev/services.sh` makes it.
 pub fn postgres_ca_path() -> String {

@@ -432,32 +432,96 @@ impl Backend for FileBackend {
     async fn cleanup(self) {}
 }
 
-pub struct S3Backend {
-    pub bucket: String,
-    /// A loopback port with nothing listening (then a proxy to the server).
-    broken_port: Option<u16>,
+/// A loopback port with nothing listening, until [`BrokenPort::repair`]
+/// makes it a proxy to the real server: a store that is down, then back.
+#[derive(Default)]
+pub struct BrokenPort {
+    port: Option<u16>,
     proxy: Option<tokio::task::JoinHandle<()>>,
 }
 
-fn s3_host() -> String {
-    testkit::s3_endpoint()
+impl BrokenPort {
+    /// `http://127.0.0.1:{port}`, with nothing listening there yet.
+    fn endpoint(&mut self) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        drop(listener);
+        self.port = Some(port);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// Opens the port as a proxy to `target` (`host:port`).
+    async fn repair(&mut self, target: String) {
+        let port = self.port.expect("a broken endpoint first");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("rebind the closed port");
+        self.proxy = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+}
+
+impl Drop for BrokenPort {
+    fn drop(&mut self) {
+        if let Some(proxy) = &self.proxy {
+            proxy.abort();
+        }
+    }
+}
+
+fn host_of(endpoint: &str) -> String {
+    endpoint
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_owned()
 }
 
-async fn raw_http(method: &str, path: &str) -> String {
+/// An HTTP/1.1 request without authentication; the response as text.
+async fn raw_http(endpoint: &str, method: &str, path: &str, body: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let host = s3_host();
+    let host = host_of(endpoint);
     let mut stream = tokio::net::TcpStream::connect(&host)
         .await
-        .expect("S3 server is running (bash dev/services.sh)");
-    let request =
-        format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        .unwrap_or_else(|e| panic!("{endpoint} is not running (bash dev/services.sh): {e}"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
     response
+}
+
+/// Deletes every object of the archive's bucket.
+async fn empty_bucket(config: &ParquetConfig) {
+    let archive = open(config).await;
+    let all: Vec<_> = archive
+        .store
+        .list(None)
+        .try_collect()
+        .await
+        .unwrap_or_default();
+    for meta in all {
+        let _ = archive.store.delete(&meta.location).await;
+    }
+}
+
+fn unique_bucket() -> String {
+    testkit::unique_name("hw").replace('_', "-")
+}
+
+pub struct S3Backend {
+    pub bucket: String,
+    broken: BrokenPort,
 }
 
 impl S3Backend {
@@ -480,16 +544,15 @@ impl S3Backend {
 
 impl Backend for S3Backend {
     async fn create() -> Self {
-        let bucket = testkit::unique_name("hw").replace('_', "-");
-        let response = raw_http("PUT", &format!("/{bucket}")).await;
+        let bucket = unique_bucket();
+        let response = raw_http(&testkit::s3_endpoint(), "PUT", &format!("/{bucket}"), "").await;
         assert!(
             response.starts_with("HTTP/1.1 200"),
             "create bucket: {response}"
         );
         S3Backend {
             bucket,
-            broken_port: None,
-            proxy: None,
+            broken: BrokenPort::default(),
         }
     }
 
@@ -498,47 +561,97 @@ impl Backend for S3Backend {
     }
 
     async fn broken_config(&mut self) -> ParquetConfig {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        drop(listener);
-        self.broken_port = Some(port);
-        self.config_for(format!("http://127.0.0.1:{port}"))
+        let endpoint = self.broken.endpoint();
+        self.config_for(endpoint)
     }
 
-    /// Opens the broken port as a proxy to the real server.
     async fn repair(&mut self) {
-        let port = self.broken_port.expect("broken_config first");
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("rebind the closed port");
-        let target = s3_host();
-        self.proxy = Some(tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        }));
+        self.broken.repair(host_of(&testkit::s3_endpoint())).await;
     }
 
     async fn cleanup(self) {
-        if let Some(proxy) = &self.proxy {
-            proxy.abort();
+        empty_bucket(&self.config()).await;
+        raw_http(
+            &testkit::s3_endpoint(),
+            "DELETE",
+            &format!("/{}", self.bucket),
+            "",
+        )
+        .await;
+    }
+}
+
+/// Azure Blob Storage through Azurite and its well-known development
+/// account. The store reads its settings from the environment, as a
+/// user's daemon does (`AZURE_STORAGE_USE_EMULATOR`,
+/// `AZURITE_BLOB_STORAGE_URL`); each test runs in its own process
+/// (nextest), so setting them here touches no other test. Containers are
+/// made and removed with the Azure SDK for Python (the object store cannot).
+/// Not covered: Entra ID tokens and SAS, which need Azure itself.
+pub struct AzureBackend {
+    container: String,
+    broken: BrokenPort,
+}
+
+fn use_azure_at(endpoint: &str) {
+    std::env::set_var("AZURE_STORAGE_USE_EMULATOR", "true");
+    std::env::set_var("AZURITE_BLOB_STORAGE_URL", endpoint);
+}
+
+/// Runs `action` on the container with the Azure SDK for Python.
+fn azure_container(action: &str, container: &str) {
+    let script = r#"
+import sys
+from azure.storage.blob import BlobServiceClient
+key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+conn = f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={sys.argv[1]}/devstoreaccount1;"
+client = BlobServiceClient.from_connection_string(conn)
+getattr(client, sys.argv[2])(sys.argv[3])
+"#;
+    let output = std::process::Command::new(testkit::duckdb_python())
+        .args(["-c", script, &testkit::azure_endpoint(), action, container])
+        .output()
+        .expect("run python (bash dev/services.sh installs azure-storage-blob)");
+    assert!(
+        output.status.success(),
+        "{action} {container}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+impl Backend for AzureBackend {
+    async fn create() -> Self {
+        let container = unique_bucket();
+        azure_container("create_container", &container);
+        use_azure_at(&testkit::azure_endpoint());
+        AzureBackend {
+            container,
+            broken: BrokenPort::default(),
         }
-        let archive = open(&self.config()).await;
-        let all: Vec<_> = archive
-            .store
-            .list(None)
-            .try_collect()
-            .await
-            .unwrap_or_default();
-        for meta in all {
-            let _ = archive.store.delete(&meta.location).await;
-        }
-        raw_http("DELETE", &format!("/{}", self.bucket)).await;
+    }
+
+    fn config(&self) -> ParquetConfig {
+        let mut config = ParquetConfig::new(
+            format!("az://{}/archive", self.container),
+            vec!["shop.*".into()],
+        );
+        config.request_timeout = headwater_core::config::HumanDuration(Duration::from_secs(5));
+        config
+    }
+
+    async fn broken_config(&mut self) -> ParquetConfig {
+        use_azure_at(&self.broken.endpoint());
+        self.config()
+    }
+
+    async fn repair(&mut self) {
+        self.broken
+            .repair(host_of(&testkit::azure_endpoint()))
+            .await;
+    }
+
+    async fn cleanup(self) {
+        azure_container("delete_container", &self.container);
     }
 }
 
