@@ -279,3 +279,72 @@ async fn mysql_snapshot_table_lock_gives_up_behind_a_long_transaction_and_is_ret
     drop(writer);
     db.drop_db().await;
 }
+
+/// GIVEN a source whose table locks wait behind an open write transaction
+/// WHEN a captured table is created and filled while it waits (after the
+/// source listed the tables, before its start position)
+/// THEN the new table's rows are read by the snapshot: they are before the
+/// position the stream starts from, so nothing else would deliver them.
+#[tokio::test]
+async fn mysql_table_created_while_the_snapshot_waits_for_its_locks_is_read() {
+    let mut db = MySqlDb::create("hw_my_late").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY)").await;
+    let mut writer = db.another().await;
+    exec(&mut writer, "START TRANSACTION").await;
+    exec(&mut writer, "INSERT INTO t VALUES (1)").await;
+    let appender = MemoryAppender::new();
+    let shutdown = CancellationToken::new();
+    let mut cfg = MySqlConfig::new(
+        mysql_url(),
+        unique_server_id(),
+        vec![format!("{}.*", db.name)],
+    );
+    cfg.snapshot_locking = SnapshotLocking::Tables;
+    cfg.snapshot_lock_timeout = headwater_core::config::HumanDuration(DEADLINE);
+    let task = tokio::spawn(Box::new(MySqlSource::new(cfg)).run(SourceContext {
+        name: "my".into(),
+        appender: appender.clone(),
+        shutdown: shutdown.clone(),
+    }));
+    let mut watcher = db.another().await;
+    let since = std::time::Instant::now();
+    loop {
+        let waiting: Option<i64> = watcher
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE 'LOCK TABLES%' AND STATE LIKE 'Waiting%'",
+            )
+            .await
+            .expect("processlist");
+        if waiting.unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            since.elapsed() < DEADLINE,
+            "the source's LOCK TABLES never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    db.exec("CREATE TABLE late (id INT PRIMARY KEY)").await;
+    db.exec("INSERT INTO late VALUES (1), (2), (3)").await;
+    exec(&mut writer, "COMMIT").await;
+    let target = db.binlog_position().await;
+    testkit::wait_until_async("the source to catch up", DEADLINE, || async {
+        matches!(appender.checkpoint(), Some(Position::MySql(p)) if p >= target)
+    })
+    .await;
+    shutdown.cancel();
+    task.await.expect("no panic").expect("clean stop");
+
+    let late: Vec<(Op, Value)> = appender
+        .events()
+        .iter()
+        .filter(|e| &*e.table.name == "late")
+        .map(|e| (e.op, e.key[0].clone()))
+        .collect();
+    let reads: Vec<(Op, Value)> = (1..=3).map(|i| (Op::Read, Value::Int32(i))).collect();
+    assert_eq!(late, reads);
+    drop(writer);
+    db.drop_db().await;
+}
