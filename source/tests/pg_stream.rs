@@ -9,7 +9,7 @@ mod pg_common;
 
 use headwater_core::{Op, Value};
 use headwater_source::postgres::SnapshotMode;
-use pg_common::{start, wait_for_slot, TestDb};
+use pg_common::{start, wait_for_slot, wait_for_slot_released, TestDb};
 use testkit::MemoryAppender;
 
 fn text(v: &str) -> Value {
@@ -381,5 +381,45 @@ async fn pg_schema_versions_continue_across_restarts() {
         running.stop().await;
     }
     assert_eq!(versions, [(1, 2), (2, 3), (2, 3)]);
+    db.cleanup().await;
+}
+
+/// GIVEN a row written, then its column's type changed, while the source
+/// was stopped
+/// WHEN the source decodes both afterwards
+/// THEN each event's schema names the type the row was written with — from
+/// the Relation message, not from the catalog as it is now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_type_names_are_those_of_the_decoded_change_not_of_the_catalog_now() {
+    let db = TestDb::new("pg_typename").await;
+    db.exec("CREATE TABLE t (id int PRIMARY KEY, v varchar(10))")
+        .await;
+    let mut config = db.config(&["public.t"]);
+    config.snapshot = SnapshotMode::Never;
+    let running = start(config.clone(), MemoryAppender::new());
+    wait_for_slot(&db).await;
+    let appender = running.stop().await;
+    wait_for_slot_released(&db).await;
+    db.exec("INSERT INTO t VALUES (1, 'one')").await;
+    db.exec("ALTER TABLE t ALTER COLUMN v TYPE bigint USING 0")
+        .await;
+    db.exec("INSERT INTO t VALUES (2, 2)").await;
+    let running = start(config, appender);
+    let events = running.wait_changes(2).await;
+    let types: Vec<(&str, &Option<Vec<Value>>)> = events
+        .iter()
+        .map(|e| (e.schema.columns[1].type_name.as_str(), &e.after))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            (
+                "character varying(10)",
+                &Some(vec![Value::Int32(1), text("one")])
+            ),
+            ("bigint", &Some(vec![Value::Int32(2), Value::Int64(2)])),
+        ]
+    );
+    running.stop().await;
     db.cleanup().await;
 }

@@ -142,9 +142,10 @@ impl SchemaVersions {
 }
 
 /// Same names, kinds and key, in order: what a Relation message defines.
-/// Declared type names and nullability come from the catalog as it is when
-/// the message is decoded, which may already be past later DDL, so they
-/// describe a version but do not make one.
+/// Nullability comes from the catalog as it is when the message is
+/// decoded, which may already be past later DDL, so it describes a version
+/// but does not make one; so do declared type names (exact, from the
+/// message's type and modifier), so `varchar(10)` → `varchar(20)` keeps it.
 fn same_shape(a: &[Column], b: &[Column]) -> bool {
     a.len() == b.len()
         && a.iter()

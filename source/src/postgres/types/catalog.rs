@@ -106,14 +106,41 @@ fn build(
 /// Nullability, declared type name and primary-key order of each live
 /// column of a table, from the catalog as it is now.
 struct CatalogColumns {
-    by_name: HashMap<String, (bool, String)>,
+    by_name: HashMap<String, bool>,
     primary_key: Vec<String>,
+}
+
+/// Each column's declared type (`character varying(20)`), from the type
+/// and modifier the Relation message sent: what the catalog says now may
+/// be a later `ALTER … TYPE` than the changes being decoded.
+async fn type_names(client: &Client, relation: &Relation) -> PgResult<Vec<String>> {
+    let (oids, modifiers): (Vec<u32>, Vec<i32>) = relation
+        .columns
+        .iter()
+        .map(|c| (c.type_oid, c.type_modifier))
+        .unzip();
+    let rows = client
+        .query(
+            "SELECT format_type(t.o, t.m) FROM unnest($1::oid[], $2::int4[]) \
+             WITH ORDINALITY AS t(o, m, n) ORDER BY t.n",
+            &[&oids, &modifiers],
+        )
+        .await
+        .map_err(|e| PgError::sql("naming column types (format_type)", e))?;
+    Ok(rows
+        .iter()
+        .zip(&oids)
+        .map(|(r, oid)| {
+            r.get::<_, Option<String>>(0)
+                .unwrap_or_else(|| format!("oid {oid}"))
+        })
+        .collect())
 }
 
 async fn catalog_columns(client: &Client, oid: u32) -> PgResult<CatalogColumns> {
     let rows = client
         .query(
-            "SELECT attname::text, NOT attnotnull, format_type(atttypid, atttypmod) \
+            "SELECT attname::text, NOT attnotnull \
              FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped",
             &[&oid],
         )
@@ -121,7 +148,7 @@ async fn catalog_columns(client: &Client, oid: u32) -> PgResult<CatalogColumns> 
         .map_err(|e| PgError::sql("reading pg_attribute", e))?;
     let by_name = rows
         .iter()
-        .map(|r| (r.get::<_, String>(0), (r.get(1), r.get(2))))
+        .map(|r| (r.get::<_, String>(0), r.get(1)))
         .collect();
     let pk = client
         .query(
@@ -188,6 +215,7 @@ pub async fn describe(
     let oids: Vec<u32> = relation.columns.iter().map(|c| c.type_oid).collect();
     types.resolve(client, &oids).await?;
     let catalog = catalog_columns(client, relation.oid).await?;
+    let type_names = type_names(client, relation).await?;
     let pk_present = !catalog.primary_key.is_empty()
         && catalog
             .primary_key
@@ -205,13 +233,9 @@ pub async fn describe(
     };
     let mut columns = Vec::with_capacity(relation.columns.len());
     let mut pg_types = Vec::with_capacity(relation.columns.len());
-    for col in &relation.columns {
+    for (col, type_name) in relation.columns.iter().zip(type_names) {
         let ty = types.get(col.type_oid);
-        let (nullable, type_name) = catalog
-            .by_name
-            .get(&col.name)
-            .cloned()
-            .unwrap_or((true, format!("oid {}", col.type_oid)));
+        let nullable = catalog.by_name.get(&col.name).is_none_or(|n| *n);
         columns.push(Column {
             name: col.name.clone(),
             type_name,
