@@ -251,11 +251,7 @@ async fn history_under_concurrent_writers(locking: SnapshotLocking, without_relo
 async fn mysql_snapshot_table_lock_gives_up_behind_a_long_transaction_and_is_retried() {
     use headwater_core::error::{Classify, ErrorKind};
     // GIVEN a transaction that wrote a captured table and stays open
-    let mut db = MySqlDb::create("hw_my_snapwait").await;
-    db.exec("CREATE TABLE t (id INT PRIMARY KEY)").await;
-    let mut writer = db.another().await;
-    exec(&mut writer, "START TRANSACTION").await;
-    exec(&mut writer, "INSERT INTO t VALUES (1)").await;
+    let (db, mut writer) = table_with_an_open_writer("hw_my_snapwait").await;
     let tables = vec![TableId::new(db.name.as_str(), "t")];
     let mut cfg = MySqlConfig::new(mysql_url(), unique_server_id(), vec![]);
     cfg.snapshot_locking = SnapshotLocking::Tables;
@@ -287,11 +283,7 @@ async fn mysql_snapshot_table_lock_gives_up_behind_a_long_transaction_and_is_ret
 /// position the stream starts from, so nothing else would deliver them.
 #[tokio::test]
 async fn mysql_table_created_while_the_snapshot_waits_for_its_locks_is_read() {
-    let mut db = MySqlDb::create("hw_my_late").await;
-    db.exec("CREATE TABLE t (id INT PRIMARY KEY)").await;
-    let mut writer = db.another().await;
-    exec(&mut writer, "START TRANSACTION").await;
-    exec(&mut writer, "INSERT INTO t VALUES (1)").await;
+    let (mut db, mut writer) = table_with_an_open_writer("hw_my_late").await;
     let appender = MemoryAppender::new();
     let shutdown = CancellationToken::new();
     let mut cfg = MySqlConfig::new(
@@ -347,4 +339,15 @@ async fn mysql_table_created_while_the_snapshot_waits_for_its_locks_is_read() {
     assert_eq!(late, reads);
     drop(writer);
     db.drop_db().await;
+}
+
+/// A database with table `t`, and a connection whose transaction wrote
+/// `t` and stays open (so `LOCK TABLES t READ` waits behind it).
+async fn table_with_an_open_writer(prefix: &str) -> (MySqlDb, mysql_async::Conn) {
+    let mut db = MySqlDb::create(prefix).await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY)").await;
+    let mut writer = db.another().await;
+    exec(&mut writer, "START TRANSACTION").await;
+    exec(&mut writer, "INSERT INTO t VALUES (1)").await;
+    (db, writer)
 }
