@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{config, open, read_all, record, rt};
+use common::{append_one, config, open, read_all, record, rt};
 use headwater_core::config::{ByteSize, HumanDuration};
 use headwater_core::error::{Classify, ErrorKind};
 use headwater_log::{partition_for, Log, LogConfig, LogError};
@@ -415,17 +415,11 @@ fn segments_roll_by_age() {
     let mut cfg = config(1);
     cfg.segment_age = HumanDuration(Duration::from_millis(1));
     let log = open(dir.path(), cfg);
-    rt.block_on(async {
-        for i in 0..3 {
-            log.append(vec![("t".into(), record("k", "v", i))])
-                .await
-                .unwrap()
-                .durable()
-                .await
-                .unwrap();
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    });
+    for i in 0..3 {
+        append_one(&rt, &log, "t", record("k", "v", i));
+        // older than segment_age before the next append
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(log.topics()[0].partition_info[0].segments, 3);
     assert_eq!(read_all(&log, "t", 0, 0).len(), 3);
 }
@@ -438,23 +432,13 @@ fn a_reopened_segment_keeps_its_age() {
     let rt = rt();
     let mut cfg = config(1);
     cfg.segment_age = HumanDuration(Duration::from_secs(1));
-    let append = |log: &Log, i: i64| {
-        rt.block_on(async {
-            log.append(vec![("t".into(), record("k", "v", i))])
-                .await
-                .unwrap()
-                .durable()
-                .await
-                .unwrap()
-        })
-    };
     let log = open(dir.path(), cfg.clone());
-    append(&log, 1);
+    append_one(&rt, &log, "t", record("k", "v", 1));
     drop(log);
     std::thread::sleep(Duration::from_millis(1_100));
     // WHEN the restarted log appends
     let log = open(dir.path(), cfg);
-    append(&log, 2);
+    append_one(&rt, &log, "t", record("k", "v", 2));
     // THEN the old segment rolled: its age did not restart at the reopen
     assert_eq!(log.topics()[0].partition_info[0].segments, 2);
     assert_eq!(read_all(&log, "t", 0, 0).len(), 2);
@@ -466,14 +450,7 @@ fn a_reopened_young_segment_does_not_roll() {
     let rt = rt();
     for i in 0..3 {
         let log = open(dir.path(), config(1));
-        rt.block_on(async {
-            log.append(vec![("t".into(), record("k", "v", i))])
-                .await
-                .unwrap()
-                .durable()
-                .await
-                .unwrap()
-        });
+        append_one(&rt, &log, "t", record("k", "v", i));
         assert_eq!(log.topics()[0].partition_info[0].segments, 1);
     }
 }
@@ -729,10 +706,7 @@ fn a_read_chunk_ending_inside_a_batch_header_reads_on() {
     // batch = 40-byte header + 16-byte record header + key + value
     let first = record("k", &"x".repeat((64 << 10) - 20 - 40 - 16 - 1), 1);
     for rec in [first, record("k", "second", 2), record("k", "third", 3)] {
-        let receipt = rt
-            .block_on(log.append(vec![("t".to_string(), rec)]))
-            .unwrap();
-        rt.block_on(receipt.durable()).unwrap();
+        append_one(&rt, &log, "t", rec);
     }
     let mut reader = log.reader("t", 0, 0).unwrap();
     let got = reader.read_now(1).unwrap();

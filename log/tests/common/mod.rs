@@ -35,6 +35,18 @@ pub fn rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Appends one record to `topic` and waits until it is durable.
+pub fn append_one(rt: &tokio::runtime::Runtime, log: &Log, topic: &str, record: Record) {
+    rt.block_on(async {
+        log.append(vec![(topic.to_owned(), record)])
+            .await
+            .unwrap()
+            .durable()
+            .await
+            .unwrap()
+    });
+}
+
 /// Everything durable in a partition, from `from`.
 pub fn read_all(log: &Log, topic: &str, partition: u32, from: u64) -> Vec<LogRecord> {
     let mut reader = log.reader(topic, partition, from).unwrap();
