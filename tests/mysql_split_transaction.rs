@@ -5,21 +5,20 @@
 //! every row is in the log exactly once, by GTID and by file + offset.
 #![allow(clippy::unwrap_used)] // a test fails loudly by design
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use headwater::metrics::Metrics;
+use common::DataDir;
 use headwater::runtime::LogAppender;
 use headwater_core::{
-    Appender, CheckpointStore, Durable, Error, EventBatch, Position, Result, SchemaRegistry,
-    Source, SourceContext, Value,
+    Appender, Durable, Error, EventBatch, Position, Result, Source, SourceContext, Value,
 };
-use headwater_log::{Log, LogConfig};
 use headwater_source::mysql::{MySqlConfig, MySqlSource, ResumeBy};
-use headwater_transforms::TransformChain;
 use testkit::mysql::{unique_server_id, MySqlDb};
 use tokio_util::sync::CancellationToken;
 
@@ -66,67 +65,33 @@ impl Appender for DiesInsideTransaction {
     }
 }
 
-struct DataDir {
-    _dir: tempfile::TempDir,
-    log: Arc<Log>,
-    schemas: Arc<SchemaRegistry>,
-    checkpoints: CheckpointStore,
-}
-
-impl DataDir {
-    fn new() -> DataDir {
-        let dir = tempfile::tempdir().unwrap();
-        DataDir {
-            log: Log::open(&dir.path().join("log"), LogConfig::default()).unwrap(),
-            schemas: Arc::new(SchemaRegistry::open(dir.path().join("schemas")).unwrap()),
-            checkpoints: CheckpointStore::open(dir.path().join("checkpoints")).unwrap(),
-            _dir: dir,
+/// How many times each id of table `big` is in the log.
+fn big_ids(data: &DataDir) -> BTreeMap<i64, usize> {
+    let mut ids = BTreeMap::new();
+    for topic in data.log.topics() {
+        if !topic.name.ends_with(".big") {
+            continue;
         }
-    }
-
-    /// The daemon's appender for source `my`, as a fresh start opens it.
-    async fn appender(&self) -> Arc<LogAppender> {
-        LogAppender::open(
-            "my".into(),
-            self.log.clone(),
-            self.schemas.clone(),
-            Arc::new(TransformChain::default()),
-            self.checkpoints.clone(),
-            Arc::new(Metrics::default()),
-        )
-        .await
-        .unwrap()
-    }
-
-    /// How many times each id of table `big` is in the log.
-    fn big_ids(&self) -> BTreeMap<i64, usize> {
-        let mut ids = BTreeMap::new();
-        for topic in self.log.topics() {
-            if !topic.name.ends_with(".big") {
-                continue;
-            }
-            for p in 0..topic.partitions {
-                let mut reader = self.log.reader(&topic.name, p, 0).unwrap();
-                loop {
-                    let records = reader.read_now(10_000).unwrap();
-                    if records.is_empty() {
-                        break;
-                    }
-                    for r in records {
-                        let event = headwater_core::codec::decode_event(&r.value, |id| {
-                            self.schemas.get(id)
-                        })
-                        .unwrap();
-                        let Value::Int64(id) = event.key[0] else {
-                            panic!("key {:?}", event.key)
-                        };
-                        *ids.entry(id).or_default() += 1;
-                    }
+        for p in 0..topic.partitions {
+            let mut reader = data.log.reader(&topic.name, p, 0).unwrap();
+            loop {
+                let records = reader.read_now(10_000).unwrap();
+                if records.is_empty() {
+                    break;
+                }
+                for r in records {
+                    let event =
+                        headwater_core::codec::decode_event(&r.value, |id| data.schemas.get(id))
+                            .unwrap();
+                    let Value::Int64(id) = event.key[0] else {
+                        panic!("key {:?}", event.key)
+                    };
+                    *ids.entry(id).or_default() += 1;
                 }
             }
         }
-        ids
     }
+    ids
 }
 
 async fn dies_between_parts_and_resumes_exactly_once(resume_by: ResumeBy) {
@@ -144,7 +109,7 @@ async fn dies_between_parts_and_resumes_exactly_once(resume_by: ResumeBy) {
     let data = DataDir::new();
     let stop = CancellationToken::new();
     let dying = Arc::new(DiesInsideTransaction {
-        inner: data.appender().await,
+        inner: data.appender("my").await,
         big_rows: AtomicUsize::new(0),
         parts: AtomicUsize::new(0),
         dead: AtomicBool::new(false),
@@ -168,7 +133,7 @@ async fn dies_between_parts_and_resumes_exactly_once(resume_by: ResumeBy) {
     .await;
     let end = db.binlog_position().await;
     let _ = tokio::time::timeout(DEADLINE, first).await.unwrap();
-    let durable_before: usize = data.big_ids().values().sum();
+    let durable_before: usize = big_ids(&data).values().sum();
     // (a part ends at the first rows event that fills it: 1,000 rows or more)
     assert!(
         durable_before >= PARTS_BEFORE_DYING * 1000 && (durable_before as i64) < ROWS,
@@ -176,7 +141,7 @@ async fn dies_between_parts_and_resumes_exactly_once(resume_by: ResumeBy) {
     );
 
     // AND it starts again from its checkpoint
-    let appender = data.appender().await;
+    let appender = data.appender("my").await;
     let stop = CancellationToken::new();
     let second = tokio::spawn(Box::new(MySqlSource::new(cfg)).run(SourceContext {
         name: "my".into(),
@@ -195,7 +160,7 @@ async fn dies_between_parts_and_resumes_exactly_once(resume_by: ResumeBy) {
         .unwrap();
 
     // THEN every row is in the log exactly once
-    let ids = data.big_ids();
+    let ids = big_ids(&data);
     assert_eq!(ids.len(), ROWS as usize);
     let repeated: Vec<_> = ids.iter().filter(|(_, n)| **n != 1).take(5).collect();
     assert!(

@@ -6,19 +6,21 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly by design
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::DataDir;
 use headwater::metrics::Metrics;
-use headwater::runtime::{LogAppender, SinkTask};
+use headwater::runtime::SinkTask;
 use headwater_core::{
-    Appender, ChangeEvent, CheckpointStore, Column, EventBatch, Lsn, Op, PgPosition, Position,
-    SchemaRegistry, Sink, TableId, TableSchema, Value, ValueKind,
+    Appender, ChangeEvent, Column, EventBatch, Lsn, Op, PgPosition, Position, Sink, TableId,
+    TableSchema, Value, ValueKind,
 };
 use headwater_log::{Log, LogConfig};
-use headwater_transforms::TransformChain;
 use testkit::{Delivered, FaultySink, MemorySink};
 use tokio_util::sync::CancellationToken;
 
@@ -77,40 +79,7 @@ fn transaction(tx: u64, keys: i64) -> EventBatch {
     }
 }
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    log: Arc<Log>,
-    schemas: Arc<SchemaRegistry>,
-    checkpoints: CheckpointStore,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(&dir.path().join("log"), LogConfig::default()).unwrap();
-    let schemas = Arc::new(SchemaRegistry::open(dir.path().join("schemas")).unwrap());
-    let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).unwrap();
-    Fixture {
-        _dir: dir,
-        log,
-        schemas,
-        checkpoints,
-    }
-}
-
-async fn appender(f: &Fixture) -> Arc<LogAppender> {
-    LogAppender::open(
-        "shop".into(),
-        f.log.clone(),
-        f.schemas.clone(),
-        Arc::new(TransformChain::default()),
-        f.checkpoints.clone(),
-        Arc::new(Metrics::default()),
-    )
-    .await
-    .unwrap()
-}
-
-fn sink_task(f: &Fixture, factory: headwater::runtime::SinkFactory) -> SinkTask {
+fn sink_task(f: &DataDir, factory: headwater::runtime::SinkFactory) -> SinkTask {
     SinkTask {
         name: "memory".into(),
         topics: vec!["shop.*".into()],
@@ -139,8 +108,8 @@ fn history(delivered: &Delivered) -> BTreeMap<i64, Vec<i64>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoint_is_stored_only_once_durable_and_survives_reopen() {
-    let f = fixture();
-    let a = appender(&f).await;
+    let f = DataDir::new();
+    let a = f.appender("shop").await;
     assert_eq!(a.durable_checkpoint(), None);
     let mut pending = Vec::new();
     for tx in 1..=20 {
@@ -160,14 +129,14 @@ async fn checkpoint_is_stored_only_once_durable_and_survives_reopen() {
         .map(|p| f.log.high_watermark(&topic.name, p))
         .sum();
     assert_eq!(total, 200);
-    let reopened = appender(&f).await;
+    let reopened = f.appender("shop").await;
     assert_eq!(reopened.durable_checkpoint(), Some(pos(20_999, 20_999)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_gets_everything_in_order_and_resumes_after_a_failure() {
-    let f = fixture();
-    let a = appender(&f).await;
+    let f = DataDir::new();
+    let a = f.appender("shop").await;
     for tx in 1..=50 {
         a.append(transaction(tx, 20)).await.unwrap().await.unwrap();
     }
@@ -276,8 +245,8 @@ impl Sink for Picky {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_records_go_to_the_dead_letter_topic_and_the_sink_moves_on() {
-    let f = fixture();
-    let a = appender(&f).await;
+    let f = DataDir::new();
+    let a = f.appender("shop").await;
     a.append(transaction(1, 10)).await.unwrap().await.unwrap();
     let factory: headwater::runtime::SinkFactory = Arc::new(|| {
         Box::pin(async {
@@ -341,7 +310,7 @@ async fn rejected_records_go_to_the_dead_letter_topic_and_the_sink_moves_on() {
 }
 
 /// Every (key, n) in the log, in offset order per partition.
-fn log_contents(f: &Fixture) -> Vec<(i64, i64)> {
+fn log_contents(f: &DataDir) -> Vec<(i64, i64)> {
     let topic = "shop.public.orders";
     let partitions = f
         .log
@@ -374,8 +343,8 @@ fn log_contents(f: &Fixture) -> Vec<(i64, i64)> {
 /// THEN the log holds every row exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_events_the_log_already_has_are_not_appended_twice() {
-    let f = fixture();
-    let a = appender(&f).await;
+    let f = DataDir::new();
+    let a = f.appender("shop").await;
     a.append(transaction(1, 20)).await.unwrap().await.unwrap();
     let partitions = LogConfig::default().partitions;
     let in_partition_0 = |e: &ChangeEvent| {
@@ -395,7 +364,7 @@ async fn replayed_events_the_log_already_has_are_not_appended_twice() {
     a.append(torn).await.unwrap().await.unwrap();
     drop(a);
 
-    let b = appender(&f).await;
+    let b = f.appender("shop").await;
     assert_eq!(b.durable_checkpoint(), Some(pos(1999, 1999)));
     for tx in 2..=3 {
         b.append(transaction(tx, 20)).await.unwrap().await.unwrap();
@@ -407,7 +376,7 @@ async fn replayed_events_the_log_already_has_are_not_appended_twice() {
 
     // A later start has nothing left to leave out.
     drop(b);
-    let c = appender(&f).await;
+    let c = f.appender("shop").await;
     c.append(transaction(4, 20)).await.unwrap().await.unwrap();
     assert_eq!(log_contents(&f).len(), 80);
 }

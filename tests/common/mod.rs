@@ -8,7 +8,50 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
+use headwater::metrics::Metrics;
+use headwater::runtime::LogAppender;
+use headwater_core::{CheckpointStore, SchemaRegistry};
+use headwater_log::{Log, LogConfig};
+use headwater_transforms::TransformChain;
 use tokio_postgres::{Client, NoTls};
+
+/// A daemon's data directory in a temporary directory: the log, the schema
+/// registry and the checkpoints, opened as the daemon opens them.
+pub struct DataDir {
+    _dir: tempfile::TempDir,
+    pub log: Arc<Log>,
+    pub schemas: Arc<SchemaRegistry>,
+    pub checkpoints: CheckpointStore,
+}
+
+impl DataDir {
+    pub fn new() -> DataDir {
+        let dir = tempfile::tempdir().unwrap();
+        DataDir {
+            log: Log::open(&dir.path().join("log"), LogConfig::default()).unwrap(),
+            schemas: Arc::new(SchemaRegistry::open(dir.path().join("schemas")).unwrap()),
+            checkpoints: CheckpointStore::open(dir.path().join("checkpoints")).unwrap(),
+            _dir: dir,
+        }
+    }
+
+    /// The daemon's appender for `source`, as a fresh start opens it (with
+    /// its stored checkpoint).
+    pub async fn appender(&self, source: &str) -> Arc<LogAppender> {
+        LogAppender::open(
+            source.into(),
+            self.log.clone(),
+            self.schemas.clone(),
+            Arc::new(TransformChain::default()),
+            self.checkpoints.clone(),
+            Arc::new(Metrics::default()),
+        )
+        .await
+        .unwrap()
+    }
+}
 
 pub async fn connect(url: &str) -> Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect(url);
