@@ -486,14 +486,14 @@ impl<'a> Reader<'a> {
                 lsn: Lsn(self.u64()?),
             })),
             1 => {
-                let file = self.string()?;
+                let file = Arc::from(self.string()?);
                 let offset = self.var()?;
                 let flags = self.u8()?;
                 if flags > 3 {
                     return Err(self.fail(format!("mysql position flags {flags}")));
                 }
                 let gtid_set = if flags & 1 != 0 {
-                    Some(self.string()?)
+                    Some(Arc::from(self.string()?))
                 } else {
                     None
                 };

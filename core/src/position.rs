@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -74,9 +75,11 @@ pub struct PgPosition {
 /// server has GTIDs on, and the change's place in its transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MySqlPosition {
-    pub file: String,
+    /// Shared (`Arc`): every change of a binlog file carries it.
+    pub file: Arc<str>,
     pub offset: u64,
-    pub gtid_set: Option<String>,
+    /// Shared: every change of a transaction carries the same set.
+    pub gtid_set: Option<Arc<str>>,
     /// 0, 1, 2… for the changes of one transaction, in binlog order (on
     /// every server that applies it): a replay tells them apart by it. 0
     /// for a checkpoint.
@@ -153,7 +156,7 @@ impl FromStr for Position {
             }));
         }
         let (file_offset, gtid_set) = match s.split_once('#') {
-            Some((fo, g)) => (fo, Some(g.to_owned())),
+            Some((fo, g)) => (fo, Some(Arc::from(g))),
             None => (s, None),
         };
         let (file, offset) = file_offset
@@ -166,7 +169,7 @@ impl FromStr for Position {
             return Err(ParsePositionError(s.to_owned()));
         }
         Ok(Position::MySql(MySqlPosition {
-            file: file.to_owned(),
+            file: Arc::from(file),
             offset,
             gtid_set,
             tx_index: 0,

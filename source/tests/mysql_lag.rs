@@ -38,7 +38,7 @@ async fn mysql_lag_counts_the_binlog_bytes_after_a_checkpoint_across_files() {
     );
     let first_file = files_before
         .iter()
-        .find(|(f, _)| *f == checkpoint.file)
+        .find(|(f, _)| **f == *checkpoint.file)
         .unwrap()
         .1;
     assert!(

@@ -188,7 +188,7 @@ mod tests {
         Position::MySql(MySqlPosition {
             file: file.into(),
             offset,
-            gtid_set: gtids.map(str::to_owned),
+            gtid_set: gtids.map(Into::into),
             tx_index,
         })
     }

@@ -139,9 +139,9 @@ fn position() -> impl Strategy<Value = Position> {
         )
             .prop_map(|(file, offset, gtid_set, tx_index)| Position::MySql(
                 MySqlPosition {
-                    file,
+                    file: file.into(),
                     offset,
-                    gtid_set,
+                    gtid_set: gtid_set.map(Into::into),
                     tx_index
                 }
             )),

@@ -47,7 +47,7 @@ pub async fn binary_logs(sql: &mut Sql) -> Result<Vec<(String, u64)>> {
 pub fn binlog_lag(files: &[(String, u64)], checkpoint: &MySqlPosition) -> Option<u64> {
     let at = files
         .iter()
-        .position(|(name, _)| *name == checkpoint.file)?;
+        .position(|(name, _)| **name == *checkpoint.file)?;
     let rest_of_file = files[at].1.saturating_sub(checkpoint.offset);
     Some(rest_of_file + files[at + 1..].iter().map(|(_, size)| size).sum::<u64>())
 }

@@ -49,9 +49,9 @@ impl Start {
     pub fn at(file: String, offset: u64, gtids: Option<Gtids>) -> Start {
         Start {
             position: MySqlPosition {
-                file,
+                file: file.into(),
                 offset,
-                gtid_set: gtids.as_ref().map(Gtids::to_text),
+                gtid_set: gtids.as_ref().map(|g| g.to_text().into()),
                 tx_index: 0,
             },
             gtids,
@@ -71,7 +71,7 @@ pub struct Streamer<'a> {
     schemas: &'a mut Schemas,
     info: HashMap<TableId, Option<Arc<TableInfo>>>,
     tables: HashMap<u64, Option<(TableMap, Arc<TableState>)>>,
-    file: String,
+    file: Arc<str>,
     post_header_lens: Vec<u8>,
     gtids: Option<Gtids>,
     /// The open transaction's row events, undecoded.
@@ -387,7 +387,7 @@ impl<'a> Streamer<'a> {
             }
             Event::Rotate { file, position } => {
                 debug!(file, position, "mysql: rotate");
-                self.file = file;
+                self.file = file.into();
             }
             Event::MariaDbGtid {
                 domain,
@@ -518,7 +518,7 @@ impl<'a> Streamer<'a> {
         &mut self,
         event: RowsEvent,
         tx_id: Option<u64>,
-        gtid_set: &Option<String>,
+        gtid_set: &Option<Arc<str>>,
         next_index: &mut u64,
     ) -> Result<()> {
         let state = event.table;
@@ -637,7 +637,7 @@ impl<'a> Streamer<'a> {
         let checkpoint = MySqlPosition {
             file: self.file.clone(),
             offset: end,
-            gtid_set: self.gtids.as_ref().map(Gtids::to_text),
+            gtid_set: self.gtids.as_ref().map(|g| g.to_text().into()),
             tx_index: 0,
         };
         let tx_id = self.tx_id.take();
