@@ -26,6 +26,7 @@ mod reader;
 mod scan;
 mod segment;
 pub mod stats;
+mod sync_pool;
 mod topic;
 pub mod verify;
 mod writer;

@@ -13,6 +13,7 @@ use crate::error::{LogError, Result};
 use crate::segment::{
     parse_segment_name, scan_view, segment_path, ReadOnlySegment, SegmentView, WritableSegment,
 };
+use crate::sync_pool::SyncTarget;
 use crate::topic::PartitionShared;
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
@@ -219,8 +220,8 @@ impl PartitionWriter {
     }
 
     /// fsyncs the active segment (sealed ones already are).
-    pub fn sync(&self) -> Result<()> {
-        self.active.sync()
+    pub fn sync_target(&self) -> SyncTarget {
+        self.active.sync_target()
     }
 
     pub fn log_end(&self) -> u64 {

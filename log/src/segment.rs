@@ -14,6 +14,7 @@ use crate::batch::{self, BatchHeader};
 use crate::error::{LogError, Result};
 use crate::index::SegmentIndex;
 use crate::scan::{scan, ScanEnd};
+use crate::sync_pool::SyncTarget;
 
 /// What readers need to find records in a segment.
 #[derive(Debug)]
@@ -55,7 +56,8 @@ pub fn parse_segment_name(name: &str) -> Option<u64> {
 
 pub struct WritableSegment {
     view: Arc<SegmentView>,
-    file: File,
+    /// Shared with the log's fsync threads.
+    file: Arc<File>,
     /// Bytes written and staged; `view.size` counts only the written ones.
     size: u64,
     next_offset: u64,
@@ -97,7 +99,7 @@ impl WritableSegment {
             .map_err(|e| LogError::io("creating segment", &path, e))?;
         Ok(WritableSegment {
             view: Arc::new(SegmentView::new(base, path, SegmentIndex::default(), 0)),
-            file,
+            file: Arc::new(file),
             size: 0,
             next_offset: base,
             started_ms: now_ms(),
@@ -147,7 +149,7 @@ impl WritableSegment {
         let view = SegmentView::new(base, path.to_owned(), index, end.position);
         let segment = WritableSegment {
             view: Arc::new(view),
-            file,
+            file: Arc::new(file),
             size: end.position,
             next_offset: end.next_offset,
             started_ms,
@@ -219,7 +221,7 @@ impl WritableSegment {
         let mut rest = &mut slices[..];
         while !rest.is_empty() {
             let n = rest.len().min(MAX_IOVECS);
-            match self.file.write_vectored(&rest[..n]) {
+            match (&*self.file).write_vectored(&rest[..n]) {
                 Ok(0) => {
                     let e = std::io::Error::new(
                         std::io::ErrorKind::WriteZero,
@@ -238,9 +240,14 @@ impl WritableSegment {
     }
 
     pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| LogError::io("fsyncing segment", &self.view.path, e))
+        self.sync_target().sync()
+    }
+
+    pub fn sync_target(&self) -> SyncTarget {
+        SyncTarget {
+            file: self.file.clone(),
+            path: self.view.path.clone(),
+        }
     }
 
     /// Makes the segment durable and writes its indexes, before the next

@@ -22,6 +22,7 @@ use crate::config::FsyncPolicy;
 use crate::error::{LogError, Result};
 use crate::log::Shared;
 use crate::partition::{sync_dir, PartitionWriter};
+use crate::sync_pool::{SyncPool, SyncTarget};
 use crate::topic::{partition_dir, topics_dir, TopicMeta, TopicState, META_NAME};
 
 /// One partition's share of an append, encoded by the caller.
@@ -71,6 +72,7 @@ pub(crate) struct Writer {
     /// Written appends waiting for the next fsync, with their base offsets.
     pending: Vec<(DurableSender, Vec<u64>)>,
     poisoned: Option<LogError>,
+    sync_pool: SyncPool,
     last_sync: Instant,
     last_retention: Instant,
 }
@@ -82,6 +84,7 @@ impl Writer {
             partitions,
             pending: Vec::new(),
             poisoned: None,
+            sync_pool: SyncPool::new(),
             last_sync: Instant::now(),
             last_retention: Instant::now(),
         }
@@ -309,29 +312,14 @@ impl Writer {
             }
             return Err(error);
         }
-        let dirty: Vec<&PartitionWriter> = self
+        let dirty: Vec<SyncTarget> = self
             .partitions
             .values()
             .flatten()
             .filter(|p| p.dirty)
+            .map(PartitionWriter::sync_target)
             .collect();
-        let result = match dirty.len() {
-            0 => Ok(()),
-            1 => dirty[0].sync(),
-            _ => std::thread::scope(|scope| {
-                let handles: Vec<_> = dirty
-                    .chunks(dirty.len().div_ceil(8))
-                    .map(|chunk| scope.spawn(move || chunk.iter().try_for_each(|p| p.sync())))
-                    .collect();
-                handles.into_iter().try_for_each(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(LogError::Poisoned {
-                            reason: "an fsync thread panicked".into(),
-                        })
-                    })
-                })
-            }),
-        };
+        let result = self.sync_pool.sync_all(&dirty);
         let synced = dirty.len() as u64;
         self.last_sync = Instant::now();
         if let Err(error) = result {

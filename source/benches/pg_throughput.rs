@@ -12,7 +12,8 @@
 //! Debian's perl wrapper, whose start-up would count against it).
 //!
 //! `cargo bench -p headwater-source --bench pg_throughput -- --quick`
-//! (`--repeat 3` takes the best of three runs of each, on a busy machine)
+//! (`--repeat 3` takes the best of three runs of each, on a busy machine;
+//! `--transport unix` or `tcp` measures only that one)
 //! (needs dev/services.sh's PostgreSQL).
 
 use std::process::Command;
@@ -100,6 +101,13 @@ fn repeat_arg() -> usize {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1)
         .max(1)
+}
+
+/// `--transport tcp` or `--transport unix`: measure only that one.
+fn transport_arg() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == "--transport")?;
+    args.get(i + 1).cloned()
 }
 
 fn rows_arg() -> usize {
@@ -274,10 +282,14 @@ async fn main() {
         "{:<8} {:>14} {:>8} {:>14} {:>8} {:>7}",
         "", "pg_recvlogical", "cpu s", "headwater", "cpu s", "ratio"
     );
+    let only = transport_arg();
     for (name, host, url) in [
         ("tcp", "127.0.0.1", tcp_url),
         ("unix", "/var/run/postgresql", unix_url),
     ] {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let mut recv = Run {
             seconds: f64::MAX,
             cpu: 0.0,
