@@ -23,14 +23,15 @@ const STATUS_EVERY: Duration = Duration::from_secs(10);
 /// applies may make it write (and fsync) the slot's state, which costs
 /// the server the throughput it streams with.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
-/// Reading at least this much at once means the stream is busy...
-const BUSY_READ: u64 = 16 * 1024;
-/// ...and then (over TCP) the next read waits this long, so a busy stream
-/// arrives in few large reads instead of many small ones: each read that
-/// finds the socket empty puts the thread to sleep and costs a wakeup and
-/// a syscall. Adds at most ~2 ms of latency, and only while the server
-/// sends more than 16 KiB per read; the kernel's TCP receive buffer holds
-/// what arrives meanwhile.
+/// When this much has arrived since the last pause the stream is busy...
+const BUSY: u64 = 16 * 1024;
+/// ...and then (over TCP) the reader pauses this long, so a busy stream
+/// arrives in few large reads instead of one small read per message (the
+/// walsender sends each message as it is decoded, and a reader that keeps
+/// up is woken for each): every wakeup costs a syscall and a handoff to
+/// the decoding task. Adds at most ~2 ms of latency, and only while the
+/// server sends fast; the kernel's TCP receive buffer holds what arrives
+/// meanwhile.
 const PACE: Duration = Duration::from_millis(1);
 
 /// One XLogData payload and the WAL position of its start.
@@ -103,19 +104,18 @@ async fn pump(
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
     let mut notified = Box::pin(notify.notified());
-    let mut received = stream.conn.received;
+    let mut paused_at = stream.conn.received;
     // Over a unix socket the server's send buffer holds only a few hundred
     // messages: waiting would stall the server, so read as data comes.
     let pace = !stream.conn.is_unix();
     loop {
-        let got = stream.conn.received - received;
-        received = stream.conn.received;
-        if got >= BUSY_READ && pace {
+        if pace && stream.conn.received - paused_at >= BUSY {
             tokio::select! {
                 biased;
                 _ = &mut stopped => return Ok(()),
                 _ = tokio::time::sleep(PACE) => {}
             }
+            paused_at = stream.conn.received;
         }
         let first = tokio::select! {
             biased;
