@@ -17,6 +17,16 @@ use crate::postgres::replication::{CopyBoth, ReplMessage};
 
 /// Most messages handed over in one chunk.
 const CHUNK: usize = 1024;
+/// A chunk is handed over once it holds this many messages...
+const HAND_OVER: usize = 256;
+/// ...or once its first message has waited this long (over a unix
+/// socket, where reads are not paced). So the decoding task is woken per
+/// chunk and not per message (a reader that keeps up with the walsender
+/// gets one message per read), while the reader still empties the socket
+/// as fast as the server fills it: the server's send buffer holds only a
+/// few hundred messages, and a reader that waited would stall it. The
+/// batcher lingers longer than this before it appends anyway.
+const HOLD: Duration = Duration::from_millis(1);
 /// A status update goes out at least this often, asked or not.
 const STATUS_EVERY: Duration = Duration::from_secs(10);
 /// ...and a new flush LSN at most this often: each one the walsender
@@ -104,12 +114,17 @@ async fn pump(
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
     let mut notified = Box::pin(notify.notified());
+    let hold = tokio::time::sleep(HOLD);
+    tokio::pin!(hold);
+    let mut held_long_enough = false;
+    let mut chunk: Vec<WalMessage> = Vec::with_capacity(HAND_OVER);
     let mut paused_at = stream.conn.received;
     // Over a unix socket the server's send buffer holds only a few hundred
-    // messages: waiting would stall the server, so read as data comes.
+    // messages: pausing would stall the server, so read as data comes.
     let pace = !stream.conn.is_unix();
     loop {
-        if pace && stream.conn.received - paused_at >= BUSY {
+        // Never with a chunk to hand over: the decoding task would idle.
+        if pace && chunk.is_empty() && stream.conn.received - paused_at >= BUSY {
             tokio::select! {
                 biased;
                 _ = &mut stopped => return Ok(()),
@@ -117,73 +132,82 @@ async fn pump(
             }
             paused_at = stream.conn.received;
         }
-        let first = tokio::select! {
+        let full = chunk.len() >= CHUNK;
+        // Paced reads are large already: hand them over as they come.
+        let ready = !chunk.is_empty() && (pace || chunk.len() >= HAND_OVER || held_long_enough);
+        tokio::select! {
             biased;
             _ = &mut stopped => return Ok(()),
             _ = &mut notified => {
                 notified.set(notify.notified());
                 status.send(stream, false).await?;
-                continue;
             }
-            _ = tick.tick() => { status.send(stream, false).await?; continue; }
-            message = stream.recv() => message?,
-        };
-        let mut chunk = Vec::new();
-        let mut reply = false;
-        let mut next = first;
-        loop {
-            match next {
-                None => {
-                    // The server ended the stream (it is shutting down).
-                    return Err(crate::postgres::error::PgError::ConnectionLost {
-                        target: stream.conn.target.clone(),
-                        context: "streaming",
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "the server ended the replication stream",
-                        ),
-                    });
+            // Back-pressured with a full chunk: the server's keepalive
+            // requests wait unread behind the data, so answer in advance.
+            _ = tick.tick() => status.send(stream, full).await?,
+            permit = tx.reserve(), if ready => match permit {
+                Ok(permit) => {
+                    permit.send(Ok(std::mem::replace(
+                        &mut chunk,
+                        Vec::with_capacity(HAND_OVER),
+                    )));
+                    held_long_enough = false;
                 }
-                Some(ReplMessage::Keepalive {
-                    reply_requested, ..
-                }) => reply |= reply_requested,
-                Some(ReplMessage::XLogData {
-                    wal_start, data, ..
-                }) => chunk.push(WalMessage {
-                    lsn: wal_start,
-                    data,
-                }),
-            }
-            if chunk.len() >= CHUNK {
-                break;
-            }
-            match stream.try_recv()? {
-                Some(message) => next = Some(message),
-                None => break,
-            }
-        }
-        if reply {
-            status.send(stream, true).await?;
-        }
-        if chunk.is_empty() {
-            continue;
-        }
-        loop {
-            tokio::select! {
-                biased;
-                _ = &mut stopped => return Ok(()),
-                permit = tx.reserve() => match permit {
-                    Ok(permit) => { permit.send(Ok(chunk)); break; }
-                    Err(_) => return Ok(()),
-                },
-                _ = &mut notified => {
-                    notified.set(notify.notified());
-                    status.send(stream, false).await?;
+                Err(_) => return Ok(()),
+            },
+            _ = &mut hold, if !chunk.is_empty() && !ready => held_long_enough = true,
+            message = stream.recv(), if !full => {
+                // (An armed timer wakes the runtime when it expires, even
+                // unpolled: paced reads arm none.)
+                if chunk.is_empty() && !pace {
+                    hold.as_mut().reset(tokio::time::Instant::now() + HOLD);
                 }
-                // Back-pressured: the server's keepalive requests wait
-                // unread behind the data, so answer them in advance.
-                _ = tick.tick() => status.send(stream, true).await?,
+                if take_buffered(stream, message?, &mut chunk)? {
+                    status.send(stream, true).await?;
+                }
             }
+        }
+    }
+}
+
+/// Adds `first` and the messages already buffered behind it to `chunk`,
+/// up to [`CHUNK`]; true when a keepalive asked for a reply.
+fn take_buffered(
+    stream: &mut CopyBoth,
+    first: Option<ReplMessage>,
+    chunk: &mut Vec<WalMessage>,
+) -> PgResult<bool> {
+    let mut reply = false;
+    let mut next = first;
+    loop {
+        match next {
+            None => {
+                // The server ended the stream (it is shutting down).
+                return Err(crate::postgres::error::PgError::ConnectionLost {
+                    target: stream.conn.target.clone(),
+                    context: "streaming",
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the server ended the replication stream",
+                    ),
+                });
+            }
+            Some(ReplMessage::Keepalive {
+                reply_requested, ..
+            }) => reply |= reply_requested,
+            Some(ReplMessage::XLogData {
+                wal_start, data, ..
+            }) => chunk.push(WalMessage {
+                lsn: wal_start,
+                data,
+            }),
+        }
+        if chunk.len() >= CHUNK {
+            return Ok(reply);
+        }
+        match stream.try_recv()? {
+            Some(message) => next = Some(message),
+            None => return Ok(reply),
         }
     }
 }
