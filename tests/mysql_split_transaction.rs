@@ -148,10 +148,7 @@ async fn dies_between_parts_and_resumes_exactly_once(resume_by: ResumeBy) {
         appender: appender.clone(),
         shutdown: stop.clone(),
     }));
-    testkit::wait_until_async("the source to catch up", DEADLINE, || async {
-        matches!(appender.durable_checkpoint(), Some(Position::MySql(p)) if p >= end)
-    })
-    .await;
+    testkit::mysql::wait_for_checkpoint(&*appender, &end, DEADLINE).await;
     stop.cancel();
     tokio::time::timeout(DEADLINE, second)
         .await

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use headwater_core::{Op, Position, Source, SourceContext, TableId, Value};
+use headwater_core::{Op, Source, SourceContext, TableId, Value};
 use headwater_source::mysql::conn::Sql;
 use headwater_source::mysql::snapshot_start::begin;
 use headwater_source::mysql::{MySqlConfig, MySqlError, MySqlSource, SnapshotLocking};
@@ -182,10 +182,7 @@ async fn history_under_concurrent_writers(locking: SnapshotLocking, without_relo
 
     // THEN once the source has caught up with the server…
     let target = db.binlog_position().await;
-    testkit::wait_until_async("the source to catch up", DEADLINE, || async {
-        matches!(appender.checkpoint(), Some(Position::MySql(p)) if p >= target)
-    })
-    .await;
+    testkit::mysql::wait_for_checkpoint(&*appender, &target, DEADLINE).await;
     shutdown.cancel();
     task.await.expect("no panic").expect("clean stop");
 
@@ -298,34 +295,26 @@ async fn mysql_table_created_while_the_snapshot_waits_for_its_locks_is_read() {
         appender: appender.clone(),
         shutdown: shutdown.clone(),
     }));
-    let mut watcher = db.another().await;
-    let since = std::time::Instant::now();
-    loop {
+    let watcher = tokio::sync::Mutex::new(db.another().await);
+    testkit::wait_until_async("the source's LOCK TABLES to wait", DEADLINE, || async {
         let waiting: Option<i64> = watcher
+            .lock()
+            .await
             .query_first(
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
                  WHERE INFO LIKE 'LOCK TABLES%' AND STATE LIKE 'Waiting%'",
             )
             .await
             .expect("processlist");
-        if waiting.unwrap_or(0) > 0 {
-            break;
-        }
-        assert!(
-            since.elapsed() < DEADLINE,
-            "the source's LOCK TABLES never waited"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        waiting.unwrap_or(0) > 0
+    })
+    .await;
 
     db.exec("CREATE TABLE late (id INT PRIMARY KEY)").await;
     db.exec("INSERT INTO late VALUES (1), (2), (3)").await;
     exec(&mut writer, "COMMIT").await;
     let target = db.binlog_position().await;
-    testkit::wait_until_async("the source to catch up", DEADLINE, || async {
-        matches!(appender.checkpoint(), Some(Position::MySql(p)) if p >= target)
-    })
-    .await;
+    testkit::mysql::wait_for_checkpoint(&*appender, &target, DEADLINE).await;
     shutdown.cancel();
     task.await.expect("no panic").expect("clean stop");
 

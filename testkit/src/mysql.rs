@@ -6,9 +6,22 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
 
-use headwater_core::MySqlPosition;
+use headwater_core::{Appender, MySqlPosition, Position};
 
-use crate::{mysql_url, unique_name};
+use crate::{mysql_url, unique_name, wait_until_async};
+
+/// Waits until `appender`'s durable checkpoint is at or past `target`
+/// (the source has caught up with the server), or panics after `deadline`.
+pub async fn wait_for_checkpoint(
+    appender: &dyn Appender,
+    target: &MySqlPosition,
+    deadline: std::time::Duration,
+) {
+    wait_until_async("the source to catch up", deadline, || async {
+        matches!(appender.durable_checkpoint(), Some(Position::MySql(p)) if &p >= target)
+    })
+    .await;
+}
 
 /// A replica `server_id` unique to this test (process id and a counter),
 /// never the server's own id 1.
