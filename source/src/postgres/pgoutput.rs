@@ -444,6 +444,21 @@ mod tests {
     }
 
     #[test]
+    fn origin_names_where_the_transaction_came_from() {
+        let mut msg = vec![b'O'];
+        msg.extend_from_slice(&0x1_6B37_4D48u64.to_be_bytes());
+        msg.extend_from_slice(b"upstream_a\0");
+        let (m, xid) = decode(&msg, false).unwrap();
+        assert_eq!(xid, None);
+        let LogicalMessage::Origin { commit_lsn, name } = m else {
+            panic!("not an origin: {m:?}");
+        };
+        assert_eq!(commit_lsn, 0x1_6B37_4D48);
+        assert_eq!(name, "upstream_a");
+        assert!(decode(b"O\0\0\0\0\0\0\0\x01no-terminator", false).is_err());
+    }
+
+    #[test]
     fn insert_and_streamed_insert() {
         let mut msg = vec![b'I'];
         msg.extend_from_slice(&16384u32.to_be_bytes());
