@@ -127,7 +127,9 @@ impl<'a> Reader<'a> {
     }
 
     /// A length as `usize`, refused when it exceeds what is left (so a
-    /// corrupt length can never make us allocate).
+    /// corrupt length can never make us allocate). Only for counts of
+    /// things that take at least a byte each: a rows event's column count
+    /// is not one (a NULL column takes one bit).
     pub fn lenenc_len(&mut self, what: &'static str) -> DecodeResult<usize> {
         let n = self.lenenc(what)?;
         usize::try_from(n)

@@ -20,11 +20,16 @@ pub struct RowChange {
 /// table column).
 pub fn decode_rows(kind: RowsKind, body: &[u8], cells: &[Cell]) -> DecodeResult<Vec<RowChange>> {
     let mut r = Reader::new(body);
-    let width = r.lenenc_len("rows column count")?;
-    if width != cells.len() {
+    // A count of columns, not of bytes: a row NULL in most of its columns
+    // holds far fewer bytes than columns, so the count is checked against
+    // the table map (which bounds everything read after it), never
+    // against the bytes left.
+    let count = r.lenenc("rows column count")?;
+    let width = cells.len();
+    if usize::try_from(count).ok() != Some(width) {
         return Err(DecodeError::new(
             "rows event",
-            format!("has {width} columns but its table map has {}", cells.len()),
+            format!("has {count} columns but its table map has {width}"),
         ));
     }
     let present = r.take(width.div_ceil(8), "rows column bitmap")?;

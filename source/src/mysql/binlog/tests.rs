@@ -272,3 +272,133 @@ fn unsupported_events_say_what_to_change() {
     let e = decode_event(code::MARIADB_WRITE_ROWS_COMPRESSED_V1, &[], &[]).unwrap_err();
     assert!(e.reason.contains("log_bin_compress"));
 }
+
+/// Cells of `id INT NOT NULL` followed by `n` nullable INT columns.
+fn int_cells(n: usize) -> Vec<crate::mysql::types::Cell> {
+    let def = table_map::ColumnDef {
+        ty: table_map::ty::LONG,
+        meta: 0,
+        nullable: true,
+        name: None,
+        unsigned: false,
+        collation: None,
+        labels: None,
+        key_position: None,
+    };
+    let cell = crate::mysql::types::plan(&def, crate::mysql::types::Charset::Binary, None).unwrap();
+    vec![cell; n + 1]
+}
+
+/// The column count as a length-encoded integer.
+fn lenenc_count(out: &mut Vec<u8>, n: usize) {
+    match u16::try_from(n) {
+        Ok(n) if n < 251 => out.push(n as u8),
+        Ok(n) => {
+            out.push(0xfc);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        Err(_) => panic!("test tables have fewer than 65536 columns"),
+    }
+}
+
+/// One row image of `int_cells(n)`: the key, `set` (column 1) when given,
+/// every other column NULL.
+fn mostly_null_image(out: &mut Vec<u8>, width: usize, id: i32, set: Option<i32>) {
+    let mut nulls = vec![0u8; width.div_ceil(8)];
+    for i in 1..width {
+        if !(i == 1 && set.is_some()) {
+            nulls[i / 8] |= 1 << (i % 8);
+        }
+    }
+    out.extend_from_slice(&nulls);
+    out.extend_from_slice(&id.to_le_bytes());
+    if let Some(v) = set {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+fn expected_mostly_null(width: usize, id: i32, set: Option<i32>) -> Vec<Value> {
+    let mut row = vec![Value::Null; width];
+    row[0] = Value::Int32(id);
+    if let Some(v) = set {
+        row[1] = Value::Int32(v);
+    }
+    row
+}
+
+/// The rows part of a rows event over `width` columns, all present.
+fn rows_body(kind: RowsKind, width: usize, images: &[(i32, Option<i32>)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    lenenc_count(&mut body, width);
+    let bitmaps = if kind == RowsKind::Update { 2 } else { 1 };
+    for _ in 0..bitmaps {
+        body.extend(std::iter::repeat_n(0xffu8, width.div_ceil(8)));
+    }
+    for (id, set) in images {
+        mostly_null_image(&mut body, width, *id, *set);
+    }
+    body
+}
+
+/// A rows event as the server frames it: v1 (table id, flags) or v2
+/// (table id, flags, extra data that only holds its own length).
+fn framed(v2: bool, body: &[u8]) -> Vec<u8> {
+    let mut d = vec![0x42, 0, 0, 0, 0, 0, 0x01, 0x00];
+    if v2 {
+        d.extend_from_slice(&[2, 0]);
+    }
+    d.extend_from_slice(body);
+    d
+}
+
+#[test]
+fn wide_rows_that_are_mostly_null_decode_in_v1_and_v2() {
+    // 36 columns is the reported table; 200 and 300 need one and two
+    // bytes more of column count and bitmaps
+    for width in [9, 36, 200, 300] {
+        let cells = int_cells(width - 1);
+        for (kind, v1, v2) in [
+            (RowsKind::Write, code::WRITE_ROWS_V1, code::WRITE_ROWS_V2),
+            (RowsKind::Update, code::UPDATE_ROWS_V1, code::UPDATE_ROWS_V2),
+            (RowsKind::Delete, code::DELETE_ROWS_V1, code::DELETE_ROWS_V2),
+        ] {
+            let images = [(1, None), (2, Some(7))];
+            let body = rows_body(kind, width, &images);
+            for (type_code, v2) in [(v1, false), (v2, true)] {
+                let data = framed(v2, &body);
+                let event = decode_event(type_code, &data, &[]).unwrap();
+                let Event::Rows { body, .. } = event else {
+                    panic!("{event:?}")
+                };
+                let rows = decode_rows(kind, body, &cells)
+                    .unwrap_or_else(|e| panic!("{width} columns, {kind:?}, v2 {v2}: {e}"));
+                let got: Vec<Vec<Value>> = rows
+                    .iter()
+                    .flat_map(|r| r.before.iter().chain(r.after.iter()).cloned())
+                    .collect();
+                let want: Vec<Vec<Value>> = images
+                    .iter()
+                    .map(|(id, set)| expected_mostly_null(width, *id, *set))
+                    .collect();
+                if kind == RowsKind::Update {
+                    assert_eq!(got, vec![want[0].clone(), want[1].clone()]);
+                } else {
+                    assert_eq!(got, want, "{width} columns, {kind:?}, v2 {v2}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_rows_event_whose_column_count_disagrees_with_its_table_map_is_refused() {
+    let cells = int_cells(35);
+    let mut body = rows_body(RowsKind::Write, 36, &[(1, None)]);
+    body[0] = 37;
+    let e = decode_rows(RowsKind::Write, &body, &cells).unwrap_err();
+    assert!(e.reason.contains("37 columns"), "{e}");
+    // a count too large for any table is refused, never allocated
+    let mut body = vec![0xfe];
+    body.extend_from_slice(&u64::MAX.to_le_bytes());
+    assert!(decode_rows(RowsKind::Write, &body, &cells).is_err());
+}
