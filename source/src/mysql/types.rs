@@ -18,7 +18,8 @@
 //!   (big-endian, as stored).
 //! - Text in utf8/utf8mb3/utf8mb4/ascii/latin1 (MySQL's latin1 is
 //!   Windows-1252) → text; the binary charset → bytes; other charsets →
-//!   bytes, undecoded.
+//!   bytes, undecoded. `BINARY(n)` is always `n` bytes: the binlog drops
+//!   its trailing zero bytes, and they are put back.
 //! - `ENUM` → the label (`""` for the invalid index 0); `SET` → the member
 //!   labels joined by `,`.
 //! - `JSON` → JSON text (MySQL's binary JSON rendered like MySQL does;
@@ -103,6 +104,9 @@ pub enum Cell {
     Str {
         len_bytes: u8,
         charset: Charset,
+        /// `BINARY(n)`: the binlog strips trailing zero bytes, which
+        /// belong to the value; they are put back up to `n` bytes.
+        zero_pad_to: Option<u16>,
     },
     /// BLOB/TEXT: `len_bytes` length prefix.
     Blob {
@@ -208,10 +212,13 @@ pub fn plan(col: &ColumnDef, charset: Charset, labels: Option<&[String]>) -> Dec
         ty::VARCHAR | ty::VAR_STRING => Cell::Str {
             len_bytes: if meta < 256 { 1 } else { 2 },
             charset,
+            zero_pad_to: None,
         },
         ty::STRING => Cell::Str {
             len_bytes: if meta < 256 { 1 } else { 2 },
             charset,
+            // CHAR's stripped trailing spaces are stripped by SELECT too
+            zero_pad_to: (col.collation == Some(BINARY_COLLATION)).then_some(meta),
         },
         ty::BLOB | ty::TINY_BLOB | ty::MEDIUM_BLOB | ty::LONG_BLOB => Cell::Blob {
             len_bytes: small(meta)?,
@@ -367,11 +374,15 @@ pub fn decode(r: &mut Reader<'_>, cell: &Cell) -> DecodeResult<Value> {
             let frac = frac(r, *fsp)?;
             timestamp(secs, frac)
         }
-        Cell::Str { len_bytes, charset } | Cell::Blob { len_bytes, charset } => {
-            let n = r.uint_le(usize::from(*len_bytes), "string length")?;
-            let n = usize::try_from(n).unwrap_or(usize::MAX);
-            text(r.take(n, "string")?, *charset)?
+        Cell::Str {
+            len_bytes,
+            charset,
+            zero_pad_to: Some(width),
+        } => padded_binary(r, *len_bytes, *charset, *width)?,
+        Cell::Str {
+            len_bytes, charset, ..
         }
+        | Cell::Blob { len_bytes, charset } => text(length_prefixed(r, *len_bytes)?, *charset)?,
         Cell::Json { len_bytes } => {
             let n = usize::try_from(r.uint_le(usize::from(*len_bytes), "json length")?)
                 .unwrap_or(usize::MAX);
@@ -392,6 +403,31 @@ pub fn decode(r: &mut Reader<'_>, cell: &Cell) -> DecodeResult<Value> {
             set_labels(bits, labels)?
         }
     })
+}
+
+fn length_prefixed<'a>(r: &mut Reader<'a>, len_bytes: u8) -> DecodeResult<&'a [u8]> {
+    let n = r.uint_le(usize::from(len_bytes), "string length")?;
+    r.take(usize::try_from(n).unwrap_or(usize::MAX), "string")
+}
+
+/// A `BINARY(width)` value, its trailing zero bytes restored.
+fn padded_binary(
+    r: &mut Reader<'_>,
+    len_bytes: u8,
+    charset: Charset,
+    width: u16,
+) -> DecodeResult<Value> {
+    let raw = length_prefixed(r, len_bytes)?;
+    let width = usize::from(width);
+    if raw.len() > width {
+        return Err(DecodeError::new(
+            "binary column",
+            format!("value of {} bytes in a BINARY({width}) column", raw.len()),
+        ));
+    }
+    let mut full = raw.to_vec();
+    full.resize(width, 0);
+    text(&full, charset)
 }
 
 fn int(v: u64, bytes: u8, unsigned: bool) -> Value {

@@ -103,3 +103,36 @@ fn enum_and_set_labels() {
         Value::Enum("a,c".into())
     );
 }
+
+fn string_column(meta: u16, collation: u16) -> ColumnDef {
+    ColumnDef {
+        ty: ty::STRING,
+        meta,
+        nullable: true,
+        name: None,
+        unsigned: false,
+        collation: Some(collation),
+        labels: None,
+        key_position: None,
+    }
+}
+
+#[test]
+fn binary_gets_back_the_trailing_zeros_the_binlog_strips() {
+    let cell = plan(&string_column(4, BINARY_COLLATION), Charset::Binary, None).unwrap();
+    for (stored, want) in [
+        (&[1u8, 0x01][..], vec![0x01, 0, 0, 0]),
+        (&[0][..], vec![0, 0, 0, 0]),
+        (&[3, 0xff, 0x00, 0xfe][..], vec![0xff, 0x00, 0xfe, 0x00]),
+        (&[4, 0, 0xff, 0, 0xff][..], vec![0, 0xff, 0, 0xff]),
+    ] {
+        let v = decode(&mut Reader::new(stored), &cell).unwrap();
+        assert_eq!(v, Value::Bytes(want), "stored as {stored:02x?}");
+    }
+    // longer than the declared length: the binlog is wrong, not padded
+    assert!(decode(&mut Reader::new(&[5, 1, 2, 3, 4, 5]), &cell).is_err());
+    // CHAR strips trailing spaces in the binlog and in SELECT alike: no padding
+    let cell = plan(&string_column(40, 45), Charset::Utf8, None).unwrap();
+    let v = decode(&mut Reader::new(&[2, b'a', b'b']), &cell).unwrap();
+    assert_eq!(v, Value::Text("ab".into()));
+}
