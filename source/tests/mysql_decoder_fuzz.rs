@@ -411,6 +411,9 @@ fn encode_image(cols: &[Col], present: &[bool], row: &GenRow, out: &mut Vec<u8>)
     values
 }
 
+/// A row's before and after images, as the decoder gives them.
+type Images = (Option<Vec<Value>>, Option<Vec<Value>>);
+
 #[derive(Clone, Debug)]
 struct GenEvent {
     cols: Vec<Col>,
@@ -453,7 +456,7 @@ fn gen_event() -> impl Strategy<Value = GenEvent> {
 
 impl GenEvent {
     /// The event bytes (post-header included) and the rows they hold.
-    fn encode(&self) -> (Vec<u8>, Vec<(Option<Vec<Value>>, Option<Vec<Value>>)>) {
+    fn encode(&self) -> (Vec<u8>, Vec<Images>) {
         let mut d = vec![0x42, 0, 0, 0, 0, 0, 0x01, 0x00];
         if self.v2 {
             d.extend_from_slice(&[2, 0]);

@@ -52,10 +52,15 @@ pub enum MySqlError {
     #[error("the server cannot send the binlog from {position} ({message}): the binlog files holding it were purged (or the position is invalid). Changes after that position are lost to this source; take a new snapshot: stop headwater, remove this source's checkpoint (or rename the source), make sure `snapshot = \"initial\"`, and start again. To avoid this, keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days)")]
     PurgedBinlog { position: String, message: String },
 
-    #[error("cannot decode binlog event {event} at {position}: {source}; this is a bug or corrupt binlog — report it with the server version")]
+    #[error("cannot decode binlog event {event} of {table} in binlog file {file} at position {offset}: {source}. {integrity} (the event: `mysqlbinlog -v --start-position={offset} {file}`, `mariadb-binlog` on MariaDB)")]
     Decode {
+        /// The event type, and for rows the kind (`WRITE_ROWS`, …).
         event: String,
-        position: String,
+        /// `table `db`.`t``, or what is known when the event names none.
+        table: String,
+        file: String,
+        offset: u64,
+        integrity: Integrity,
         #[source]
         source: DecodeError,
     },
@@ -89,6 +94,26 @@ pub enum MySqlError {
 
     #[error("appending to the log failed: {0}")]
     Append(#[source] headwater_core::Error),
+}
+
+/// What an event's checksum says about an event that did not decode: who
+/// an operator should call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Integrity {
+    /// Its CRC32 matched: the bytes are what the server wrote, so the
+    /// decoder is at fault.
+    ChecksumVerified,
+    /// The server sends no checksums (`binlog_checksum=NONE`).
+    NoChecksum,
+}
+
+impl std::fmt::Display for Integrity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Integrity::ChecksumVerified => "The event's CRC32 checksum matched, so the binlog is intact and Headwater's decoder is at fault: report a Headwater bug with the server version, the table's SHOW CREATE TABLE and the event",
+            Integrity::NoChecksum => "The server sends no event checksums (binlog_checksum=NONE), so corruption cannot be told from a decoder bug: if the server's own tool decodes the event, report a Headwater bug with the server version and the event; if it cannot, the binlog is corrupt. binlog_checksum=CRC32 tells the two apart",
+        })
+    }
 }
 
 impl MySqlError {
@@ -137,3 +162,42 @@ impl Classify for MySqlError {
 }
 
 pub type Result<T, E = MySqlError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_error(integrity: Integrity) -> String {
+        MySqlError::Decode {
+            event: "WRITE_ROWS".into(),
+            table: "table shop.orders".into(),
+            file: "mariadb-bin.000007".into(),
+            offset: 4711,
+            integrity,
+            source: DecodeError::new("row null bitmap", "needs 5 bytes at offset 9, only 2 left"),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn a_decode_error_names_table_file_position_and_whom_to_call() {
+        let verified = decode_error(Integrity::ChecksumVerified);
+        for part in [
+            "WRITE_ROWS",
+            "table shop.orders",
+            "binlog file mariadb-bin.000007 at position 4711",
+            "row null bitmap: needs 5 bytes",
+            "checksum matched",
+            "decoder is at fault",
+            "--start-position=4711 mariadb-bin.000007",
+        ] {
+            assert!(verified.contains(part), "{part:?} missing from: {verified}");
+        }
+        let unchecked = decode_error(Integrity::NoChecksum);
+        assert!(
+            unchecked.contains("binlog_checksum=NONE") && unchecked.contains("corrupt"),
+            "{unchecked}"
+        );
+        assert!(!unchecked.contains("decoder is at fault"), "{unchecked}");
+    }
+}

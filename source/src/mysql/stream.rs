@@ -32,7 +32,7 @@ use super::binlog::{code, decode_event, Event, RowsKind};
 use super::config::{MySqlConfig, ResumeBy};
 use super::conn::{opts, Sql};
 use super::ddl;
-use super::error::{codes, MySqlError, Result};
+use super::error::{codes, Integrity, MySqlError, Result};
 use super::gtid::Gtids;
 use super::schema::{load_info, Schemas, TableInfo, TableState};
 use super::txbuf::{RowsEvent, TxBuffer, TxBufferStats};
@@ -150,20 +150,35 @@ fn strip_crc<'d>(
     }
 }
 
-fn verify_checksum(event: &RawEvent) -> std::result::Result<(), ReadError> {
+/// The event's CRC32, when it carries one that [`verify_checksum`] checks.
+fn crc32_of(event: &RawEvent) -> Option<u32> {
     use mysql_async::binlog::BinlogChecksumAlg;
-    let header = event.header();
-    if header.event_type_raw() == code::FORMAT_DESCRIPTION {
-        return Ok(());
+    if event.header().event_type_raw() == code::FORMAT_DESCRIPTION {
+        return None;
     }
     let Ok(Some(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32)) = event.footer().get_checksum_alg()
     else {
+        return None;
+    };
+    event.checksum().map(u32::from_le_bytes)
+}
+
+/// What a decode error of this event can say about the binlog: every
+/// event that reaches decoding has passed [`verify_checksum`].
+fn integrity(event: &RawEvent) -> Integrity {
+    if crc32_of(event).is_some() {
+        Integrity::ChecksumVerified
+    } else {
+        Integrity::NoChecksum
+    }
+}
+
+fn verify_checksum(event: &RawEvent) -> std::result::Result<(), ReadError> {
+    use mysql_async::binlog::BinlogChecksumAlg;
+    let header = event.header();
+    let Some(found) = crc32_of(event) else {
         return Ok(());
     };
-    let Some(found) = event.checksum() else {
-        return Ok(());
-    };
-    let found = u32::from_le_bytes(found);
     let computed = event.calc_checksum(BinlogChecksumAlg::BINLOG_CHECKSUM_ALG_CRC32);
     if found != computed {
         return Err(ReadError::Checksum {
@@ -375,8 +390,11 @@ impl<'a> Streamer<'a> {
         } else {
             data
         };
-        let event = decode_event(type_code, data, &self.post_header_lens)
-            .map_err(|source| self.decode_error(type_code, start, source))?;
+        let integrity = integrity(raw);
+        let event = decode_event(type_code, data, &self.post_header_lens).map_err(|source| {
+            let table = self.table_of_undecoded(type_code, data);
+            self.decode_error(type_code, table, start, integrity, source)
+        })?;
         match event {
             Event::FormatDescription {
                 post_header_lens,
@@ -427,7 +445,7 @@ impl<'a> Streamer<'a> {
                 table_id,
                 body,
             } => {
-                self.on_rows(kind, table_id, body, start, header.timestamp())
+                self.on_rows(kind, table_id, body, start, header.timestamp(), integrity)
                     .await?;
             }
             Event::Annotate | Event::Heartbeat | Event::Other(_) => {}
@@ -435,11 +453,38 @@ impl<'a> Streamer<'a> {
         Ok(())
     }
 
-    fn decode_error(&self, type_code: u8, start: u64, source: DecodeError) -> MySqlError {
+    fn decode_error(
+        &self,
+        type_code: u8,
+        table: String,
+        start: u64,
+        integrity: Integrity,
+        source: DecodeError,
+    ) -> MySqlError {
         MySqlError::Decode {
-            event: format!("type {type_code}"),
-            position: self.here(start),
+            event: format!("{} (type {type_code})", event_name(type_code)),
+            table,
+            file: self.file.to_string(),
+            offset: start,
+            integrity,
             source,
+        }
+    }
+
+    /// The table an event that did not decode is about, as far as its
+    /// first bytes and the table maps seen so far tell.
+    fn table_of_undecoded(&self, type_code: u8, data: &[u8]) -> String {
+        let is_rows = matches!(
+            type_code,
+            code::WRITE_ROWS_V1..=code::DELETE_ROWS_V1 | code::WRITE_ROWS_V2..=code::DELETE_ROWS_V2
+        );
+        if !is_rows {
+            return "no known table".into();
+        }
+        let id = data.get(..6).map(super::binlog::reader::le);
+        match id.and_then(|id| self.tables.get(&id)) {
+            Some(Some((map, _))) => format!("table {}.{}", map.database, map.table),
+            _ => "a table not known (its table id did not match a table map)".into(),
         }
     }
 
@@ -486,6 +531,7 @@ impl<'a> Streamer<'a> {
         body: &[u8],
         start: u64,
         ts: u32,
+        integrity: Integrity,
     ) -> Result<()> {
         let state = match self.tables.get(&table_id) {
             Some(Some((_, state))) => state.clone(),
@@ -493,7 +539,9 @@ impl<'a> Streamer<'a> {
             None => {
                 return Err(self.decode_error(
                     code::WRITE_ROWS_V1,
+                    format!("table id {table_id}"),
                     start,
+                    integrity,
                     DecodeError::new(
                         "rows event",
                         format!("table id {table_id} has no preceding table map"),
@@ -507,6 +555,7 @@ impl<'a> Streamer<'a> {
                 kind,
                 offset: start,
                 timestamp: ts,
+                checksummed: integrity == Integrity::ChecksumVerified,
                 body: body.to_vec(),
             })
             .await
@@ -524,8 +573,15 @@ impl<'a> Streamer<'a> {
         let state = event.table;
         let rows =
             decode_rows(event.kind, &event.body, &state.cells).map_err(|e| MySqlError::Decode {
-                event: format!("rows of {}", state.schema.table),
-                position: self.here(event.offset),
+                event: rows_name(event.kind).into(),
+                table: format!("table {}", state.schema.table),
+                file: self.file.to_string(),
+                offset: event.offset,
+                integrity: if event.checksummed {
+                    Integrity::ChecksumVerified
+                } else {
+                    Integrity::NoChecksum
+                },
                 source: e,
             })?;
         let op = match event.kind {
@@ -729,6 +785,35 @@ impl<'a> Streamer<'a> {
             done.map_err(MySqlError::Append)?;
         }
         Ok(())
+    }
+}
+
+/// The `Log_event_type` name of the events a decode error can be about.
+fn event_name(type_code: u8) -> &'static str {
+    match type_code {
+        code::QUERY => "QUERY",
+        code::ROTATE => "ROTATE",
+        code::FORMAT_DESCRIPTION => "FORMAT_DESCRIPTION",
+        code::XID => "XID",
+        code::TABLE_MAP => "TABLE_MAP",
+        code::WRITE_ROWS_V1 => "WRITE_ROWS_V1",
+        code::UPDATE_ROWS_V1 => "UPDATE_ROWS_V1",
+        code::DELETE_ROWS_V1 => "DELETE_ROWS_V1",
+        code::WRITE_ROWS_V2 => "WRITE_ROWS_V2",
+        code::UPDATE_ROWS_V2 => "UPDATE_ROWS_V2",
+        code::DELETE_ROWS_V2 => "DELETE_ROWS_V2",
+        code::GTID => "GTID",
+        code::PARTIAL_UPDATE_ROWS => "PARTIAL_UPDATE_ROWS",
+        code::MARIADB_GTID => "MARIADB_GTID",
+        _ => "event",
+    }
+}
+
+fn rows_name(kind: RowsKind) -> &'static str {
+    match kind {
+        RowsKind::Write => "WRITE_ROWS",
+        RowsKind::Update => "UPDATE_ROWS",
+        RowsKind::Delete => "DELETE_ROWS",
     }
 }
 

@@ -20,9 +20,11 @@ use super::schema::TableState;
 
 /// Bytes counted for one buffered event besides its body.
 const OVERHEAD: usize = 64;
-/// Record header in the spill file: table index, kind, offset, timestamp,
-/// body length.
+/// Record header in the spill file: table index, kind (with
+/// [`CHECKSUMMED`]), offset, timestamp, body length.
 const HEAD: usize = 4 + 1 + 8 + 4 + 4;
+/// Set in a record's kind byte when the event's checksum was verified.
+const CHECKSUMMED: u8 = 0x80;
 
 /// One rows event of the open transaction.
 pub struct RowsEvent {
@@ -31,6 +33,8 @@ pub struct RowsEvent {
     /// Start of the event in the binlog file.
     pub offset: u64,
     pub timestamp: u32,
+    /// Whether its CRC32 was verified on receipt (for a decode error).
+    pub checksummed: bool,
     pub body: Vec<u8>,
 }
 
@@ -198,7 +202,11 @@ async fn write_record(spill: &mut Spill, index: usize, event: &RowsEvent) -> Res
     };
     let mut head = [0u8; HEAD];
     head[..4].copy_from_slice(&index.to_le_bytes());
-    head[4] = kind;
+    head[4] = if event.checksummed {
+        kind | CHECKSUMMED
+    } else {
+        kind
+    };
     head[5..13].copy_from_slice(&event.offset.to_le_bytes());
     head[13..17].copy_from_slice(&event.timestamp.to_le_bytes());
     head[17..].copy_from_slice(&len.to_le_bytes());
@@ -250,7 +258,8 @@ impl Replay {
                     u32::from_le_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]])
                 };
                 let index = word(0) as usize;
-                let kind = match head[4] {
+                let checksummed = head[4] & CHECKSUMMED != 0;
+                let kind = match head[4] & !CHECKSUMMED {
                     0 => RowsKind::Write,
                     1 => RowsKind::Update,
                     _ => RowsKind::Delete,
@@ -296,6 +305,7 @@ impl Replay {
                     kind,
                     offset: u64::from_le_bytes(offset),
                     timestamp,
+                    checksummed,
                     body,
                 }))
             }
@@ -326,6 +336,7 @@ mod tests {
             kind: [RowsKind::Write, RowsKind::Update, RowsKind::Delete][(i % 3) as usize],
             offset: 1000 + i,
             timestamp: 7,
+            checksummed: i.is_multiple_of(2),
             body: vec![i as u8; 100 + (i as usize % 50)],
         }
     }
@@ -333,7 +344,7 @@ mod tests {
     async fn replay_all(
         buffer: &mut TxBuffer,
         stats: &TxBufferStats,
-    ) -> Vec<(String, u64, RowsKind, Vec<u8>)> {
+    ) -> Vec<(String, u64, RowsKind, bool, Vec<u8>)> {
         let mut replay = buffer.take().await.unwrap();
         let mut out = Vec::new();
         while let Some(e) = replay.next(stats).await.unwrap() {
@@ -341,6 +352,7 @@ mod tests {
                 e.table.schema.table.name.to_string(),
                 e.offset,
                 e.kind,
+                e.checksummed,
                 e.body,
             ));
         }
@@ -361,6 +373,7 @@ mod tests {
                 t.schema.table.name.to_string(),
                 e.offset,
                 e.kind,
+                e.checksummed,
                 e.body.clone(),
             ));
             buffer.push(e).await.unwrap();
