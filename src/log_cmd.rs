@@ -318,7 +318,10 @@ fn value_json(value: &Value) -> Json {
         Value::TimeTz(t) => json!(t.to_string()),
         Value::Timestamp(t) | Value::TimestampTz(t) => json!(t.to_string()),
         Value::Interval(i) => json!(i.to_string()),
-        Value::Array(items) => Json::Array(items.iter().map(value_json).collect()),
+        Value::Array(a) if a.is_list() => {
+            Json::Array(a.elements().iter().map(value_json).collect())
+        }
+        Value::Array(a) => json!(a.to_string()),
     }
 }
 

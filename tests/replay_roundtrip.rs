@@ -66,7 +66,10 @@ fn records() -> Vec<SinkRecord> {
                     Value::Text(format!("żółw {i}"))
                 },
                 Value::TimestampTz(Timestamp::Micros(1_700_000_000_123_456 + i as i64)),
-                Value::Array(vec![Value::Text("a".into()), Value::Null]),
+                Value::Array(headwater_core::value::Array::list(vec![
+                    Value::Text("a".into()),
+                    Value::Null,
+                ])),
             ];
             let op = match i % 3 {
                 0 => Op::Insert,

@@ -15,6 +15,13 @@
 //! | var header count, (str name, bytes value)*
 //! ```
 //! Bracketed fields are present when their bit in `flags` is set.
+//!
+//! Values are a tag byte and the value. Version 1 was extended, without a
+//! new format number, by tag 22: an array that is not a plain list (more
+//! than one dimension, or a lower bound other than 1) is `22 | var ndims |
+//! (var length, i32 lower bound)* | row of elements`. A plain list keeps
+//! tag 20 (`20 | row of elements`), so every record written before reads
+//! the same, and a key holding an array keeps its bytes (and partition).
 
 use std::sync::Arc;
 
@@ -24,12 +31,12 @@ use crate::event::{ChangeEvent, Header, Op};
 use crate::position::{Lsn, MySqlPosition, PgPosition, Position};
 use crate::schema::{Column, SchemaId, TableId, TableSchema, ValueKind};
 use crate::time::{Date, Interval, Time, TimeTz, Timestamp};
-use crate::value::Value;
+use crate::value::{Array, Dim, Value};
 
 pub const EVENT_FORMAT: u8 = 1;
 pub const SCHEMA_FORMAT: u8 = 1;
 
-/// Arrays nest at most this deep; PostgreSQL's own limit is 6.
+/// Arrays of arrays nest at most this deep.
 const MAX_DEPTH: usize = 32;
 
 const F_COMMIT_TS: u8 = 1;
@@ -217,9 +224,18 @@ impl Writer<'_> {
                 self.i32(i.days);
                 self.i64(i.micros);
             }
-            Value::Array(items) => {
+            Value::Array(a) if a.is_list() => {
                 self.u8(20);
-                self.row(items);
+                self.row(a.elements());
+            }
+            Value::Array(a) => {
+                self.u8(22);
+                self.len(a.dims().len());
+                for d in a.dims() {
+                    self.var(u64::from(d.len));
+                    self.i32(d.lower);
+                }
+                self.row(a.elements());
             }
             Value::Enum(s) => {
                 self.u8(21);
@@ -574,9 +590,25 @@ impl<'a> Reader<'a> {
                 if depth >= MAX_DEPTH {
                     return Err(self.fail(format!("arrays nested deeper than {MAX_DEPTH}")));
                 }
-                Value::Array(self.row(depth + 1)?)
+                Value::Array(Array::list(self.row(depth + 1)?))
             }
             21 => Value::Enum(self.string()?),
+            22 => {
+                if depth >= MAX_DEPTH {
+                    return Err(self.fail(format!("arrays nested deeper than {MAX_DEPTH}")));
+                }
+                // Each dimension takes at least 2 bytes: bounded by what is left.
+                let n = self.len()?;
+                let mut dims = Vec::with_capacity(n.min(crate::value::MAX_ARRAY_DIMS));
+                for _ in 0..n {
+                    dims.push(Dim {
+                        len: self.u32_var()?,
+                        lower: self.i32()?,
+                    });
+                }
+                let elements = self.row(depth + 1)?;
+                Value::Array(Array::new(dims, elements).map_err(|e| self.fail(e))?)
+            }
             t => return Err(self.fail(format!("unknown value tag {t}"))),
         })
     }

@@ -37,8 +37,8 @@ pub enum Value {
     /// An instant, UTC.
     TimestampTz(Timestamp),
     Interval(Interval),
-    /// Elements in order; a multi-dimensional array nests arrays.
-    Array(Vec<Value>),
+    /// An array of any number of dimensions, with its lower bounds.
+    Array(Array),
     /// The label of an enum (or the members of a MySQL SET, comma-separated).
     Enum(String),
 }
@@ -119,17 +119,201 @@ impl std::fmt::Display for Value {
             Value::TimestampTz(t @ crate::time::Timestamp::Micros(_)) => write!(f, "{t}Z"),
             Value::TimestampTz(t) => write!(f, "{t}"),
             Value::Interval(i) => write!(f, "{i}"),
-            Value::Array(items) => {
-                f.write_str("{")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("}")
-            }
+            Value::Array(a) => write!(f, "{a}"),
         }
+    }
+}
+
+/// Arrays have at most this many dimensions (PostgreSQL's limit is 6).
+pub const MAX_ARRAY_DIMS: usize = 32;
+
+/// One dimension of an [`Array`]: its length and the index of its first
+/// element (PostgreSQL's lower bound, 1 unless the array says otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Dim {
+    pub len: u32,
+    pub lower: i32,
+}
+
+/// An array as PostgreSQL has it: dimensions (outermost first) and the
+/// elements in row-major order, so `{{1,2},{3,4}}` is dims `[2, 2]` and
+/// elements `1,2,3,4`. An empty array has no dimensions. Elements may
+/// themselves be arrays (an array of arrays, for sources that have them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Array {
+    dims: Vec<Dim>,
+    elements: Vec<Value>,
+}
+
+impl Array {
+    /// A one-dimensional array indexed from 1 (or the empty array).
+    pub fn list(elements: Vec<Value>) -> Self {
+        let dims = match u32::try_from(elements.len()) {
+            Ok(0) => Vec::new(),
+            Ok(len) => vec![Dim { len, lower: 1 }],
+            // More than 4 billion elements cannot come from any source;
+            // keep the elements, describe them as one long dimension.
+            Err(_) => vec![Dim {
+                len: u32::MAX,
+                lower: 1,
+            }],
+        };
+        Array { dims, elements }
+    }
+
+    /// An array of `dims`; the element count must be the product of the
+    /// lengths, and no upper bound may pass `i32::MAX`. An array without
+    /// elements is the empty array, whatever `dims` say.
+    pub fn new(dims: Vec<Dim>, elements: Vec<Value>) -> Result<Self, String> {
+        if dims.len() > MAX_ARRAY_DIMS {
+            return Err(format!(
+                "an array has {} dimensions, more than {MAX_ARRAY_DIMS}",
+                dims.len()
+            ));
+        }
+        let mut total: usize = 1;
+        for d in &dims {
+            if i64::from(d.lower) + i64::from(d.len) - 1 > i64::from(i32::MAX) {
+                return Err(format!(
+                    "an array dimension starting at {} with {} elements ends past {}",
+                    d.lower,
+                    d.len,
+                    i32::MAX
+                ));
+            }
+            total = usize::try_from(d.len)
+                .ok()
+                .and_then(|len| total.checked_mul(len))
+                .ok_or("an array's dimensions multiply past usize")?;
+        }
+        if dims.is_empty() || total == 0 {
+            if !elements.is_empty() {
+                return Err(format!(
+                    "an array without dimensions has {} elements",
+                    elements.len()
+                ));
+            }
+            return Ok(Array {
+                dims: Vec::new(),
+                elements,
+            });
+        }
+        if total != elements.len() {
+            return Err(format!(
+                "an array of dimensions {} needs {total} elements, it has {}",
+                dims_text(&dims),
+                elements.len()
+            ));
+        }
+        Ok(Array { dims, elements })
+    }
+
+    pub fn dims(&self) -> &[Dim] {
+        &self.dims
+    }
+
+    /// The elements in row-major order.
+    pub fn elements(&self) -> &[Value] {
+        &self.elements
+    }
+
+    pub fn into_elements(self) -> Vec<Value> {
+        self.elements
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty()
+    }
+
+    /// Empty, or one dimension indexed from 1: what a plain list holds
+    /// without any shape beside it.
+    pub fn is_list(&self) -> bool {
+        match self.dims.as_slice() {
+            [] => true,
+            [d] => d.lower == 1,
+            _ => false,
+        }
+    }
+
+    /// The dimensions as PostgreSQL's `array_dims()` prints them
+    /// (`[0:1][1:2]`; empty for the empty array).
+    pub fn dims_text(&self) -> String {
+        dims_text(&self.dims)
+    }
+}
+
+fn dims_text(dims: &[Dim]) -> String {
+    let mut out = String::new();
+    for d in dims {
+        let upper = i64::from(d.lower) + i64::from(d.len) - 1;
+        out.push_str(&format!("[{}:{upper}]", d.lower));
+    }
+    out
+}
+
+/// Parses `array_dims()` text (`[0:1][1:2]`, `[3]` for `[1:3]`).
+pub fn parse_dims(text: &str) -> Result<Vec<Dim>, String> {
+    let fail = |why: &str| format!("array dimensions `{text}`: {why}");
+    let mut dims = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let inner = rest.strip_prefix('[').ok_or_else(|| fail("expected `[`"))?;
+        let close = inner.find(']').ok_or_else(|| fail("expected `]`"))?;
+        let (lower, upper) = match inner[..close].split_once(':') {
+            Some((l, u)) => (l.trim(), u.trim()),
+            None => ("1", inner[..close].trim()),
+        };
+        let lower: i32 = lower
+            .parse()
+            .map_err(|_| fail("a bound is not an integer"))?;
+        let upper: i32 = upper
+            .parse()
+            .map_err(|_| fail("a bound is not an integer"))?;
+        let len = i64::from(upper) - i64::from(lower) + 1;
+        let len = u32::try_from(len)
+            .ok()
+            .filter(|l| *l > 0)
+            .ok_or_else(|| fail("an upper bound is below its lower bound"))?;
+        dims.push(Dim { len, lower });
+        rest = &inner[close + 1..];
+    }
+    Ok(dims)
+}
+
+/// PostgreSQL's text form: `{{1,2},{3,4}}`, `[0:1]={1,2}` when a lower
+/// bound is not 1.
+impl std::fmt::Display for Array {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.dims.iter().any(|d| d.lower != 1) {
+            write!(f, "{}=", self.dims_text())?;
+        }
+        if self.dims.is_empty() {
+            return f.write_str("{}");
+        }
+        fn level(
+            f: &mut std::fmt::Formatter<'_>,
+            dims: &[Dim],
+            elements: &mut std::slice::Iter<'_, Value>,
+        ) -> std::fmt::Result {
+            f.write_str("{")?;
+            let Some((d, inner)) = dims.split_first() else {
+                return f.write_str("}");
+            };
+            for i in 0..d.len {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                if inner.is_empty() {
+                    if let Some(e) = elements.next() {
+                        write!(f, "{e}")?;
+                    }
+                } else {
+                    level(f, inner, elements)?;
+                }
+            }
+            f.write_str("}")
+        }
+        level(f, &self.dims, &mut self.elements.iter())
     }
 }
 
@@ -147,6 +331,35 @@ mod tests {
             uuid_to_string(&bytes),
             "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
         );
+    }
+
+    #[test]
+    fn arrays_keep_dimensions_and_bounds() {
+        let ints = |n: i32| (1..=n).map(Value::Int32).collect::<Vec<_>>();
+        let two = Array::new(
+            vec![Dim { len: 2, lower: 1 }, Dim { len: 2, lower: 1 }],
+            ints(4),
+        )
+        .unwrap();
+        assert_eq!(two.to_string(), "{{1,2},{3,4}}");
+        assert!(!two.is_list());
+        let shifted = Array::new(vec![Dim { len: 2, lower: 0 }], ints(2)).unwrap();
+        assert_eq!(shifted.to_string(), "[0:1]={1,2}");
+        assert_eq!(shifted.dims_text(), "[0:1]");
+        assert_eq!(parse_dims("[0:1]").unwrap(), shifted.dims());
+        assert_eq!(parse_dims(&two.dims_text()).unwrap(), two.dims());
+        assert_eq!(Array::list(Vec::new()).to_string(), "{}");
+        assert!(Array::list(ints(3)).is_list());
+        assert!(Array::new(vec![Dim { len: 3, lower: 1 }], ints(2)).is_err());
+        assert!(Array::new(
+            vec![Dim {
+                len: 2,
+                lower: i32::MAX
+            }],
+            ints(2)
+        )
+        .is_err());
+        assert!(parse_dims("[2:1]").is_err());
     }
 
     #[test]

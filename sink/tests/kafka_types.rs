@@ -94,7 +94,10 @@ fn row() -> Vec<Value> {
         ]),
         Value::Bytes(b"foobar".to_vec()),
         Value::Enum("happy".into()),
-        Value::Array(vec![Value::Text("a".into()), Value::Null]),
+        Value::Array(headwater_core::value::Array::list(vec![
+            Value::Text("a".into()),
+            Value::Null,
+        ])),
         Value::Unchanged,
         Value::Bool(true),
     ]

@@ -173,15 +173,17 @@ async fn rolls_on_schema_change<B: Backend>() {
     backend.cleanup().await;
 }
 
-/// A record the archive cannot hold is rejected with its reason, once the
-/// records before it are durable, and the others are archived.
+/// A record the archive cannot hold (a value of another kind than its
+/// column's, which only a faulty transform makes) is rejected with its
+/// reason, once the records before it are durable, and the others are
+/// archived.
 async fn unencodable_record_is_rejected<B: Backend>() {
     let backend = B::create().await;
     let config = backend.config();
     let schema = all_kinds_schema(1);
     let mut records = inserts(&schema, 0, 0, 6);
     if let Some(after) = records[2].event.after.as_mut() {
-        after[7] = Value::Decimal(headwater_core::Decimal::NaN);
+        after[3] = Value::Text("not an int".into());
     }
     let mut sink = sink(&config).await;
     sink.write(records.clone()).await.expect("write");
@@ -196,7 +198,7 @@ async fn unencodable_record_is_rejected<B: Backend>() {
     assert_eq!(progress.rejected.len(), 1);
     assert_eq!(progress.rejected[0].record.offset, 2);
     assert!(
-        progress.rejected[0].reason.contains("`dec`"),
+        progress.rejected[0].reason.contains("`i32`"),
         "{}",
         progress.rejected[0].reason
     );
@@ -204,6 +206,56 @@ async fn unencodable_record_is_rejected<B: Backend>() {
     let mut want = records.clone();
     want.remove(2);
     assert_same_events(&got, &want);
+    backend.cleanup().await;
+}
+
+/// NaN and ±Infinity in a DECIMAL column, and arrays of any dimensions
+/// and lower bounds, are archived (stand-ins in `_special`), in the row,
+/// in `_before` and in `_key`, and read back exactly.
+async fn special_values_are_archived<B: Backend>() {
+    let backend = B::create().await;
+    let config = backend.config();
+    let schema = all_kinds_schema(1);
+    let mut records = inserts(&schema, 0, 0, 4);
+    let grid = shaped(
+        &[(2, 0), (2, -1)],
+        vec![
+            Value::Int32(1),
+            Value::Null,
+            Value::Int32(3),
+            Value::Int32(4),
+        ],
+    );
+    let cube = shaped(
+        &[(1, 1), (1, 1), (2, 1)],
+        vec![Value::Int32(5), Value::Int32(6)],
+    );
+    let specials = [
+        (dec("NaN"), grid.clone()),
+        (dec("Infinity"), cube.clone()),
+        (dec("-Infinity"), shaped(&[(1, 7)], vec![Value::Null])),
+    ];
+    for (r, (d, a)) in records.iter_mut().zip(specials.clone()) {
+        let after = r.event.after.as_mut().expect("an insert");
+        after[7] = d;
+        after[20] = a;
+    }
+    // An update whose before-image has them, and whose new row is plain.
+    let before = records[0].event.after.clone();
+    let mut after = all_kinds_row(&schema, 0);
+    after[7] = dec("1.00");
+    let mut update = event(&schema, Op::Update, 0, before, Some(after));
+    // A primary-key change: `_key` is written.
+    update.key = vec![Value::Int64(-5)];
+    records.push(record(0, 4, update));
+    let mut sink = sink(&config).await;
+    sink.write(records.clone()).await.expect("write");
+    sink.flush(true).await.expect("drain");
+    let progress = sink.take_progress();
+    assert!(progress.rejected.is_empty(), "{:?}", progress.rejected);
+    assert_eq!(durable_of(&progress, 0), Some(5));
+    let got = read_all(&config, ArchiveFilter::default()).await;
+    assert_same_events(&got, &records);
     backend.cleanup().await;
 }
 
@@ -424,6 +476,10 @@ macro_rules! conformance {
             #[tokio::test]
             async fn unencodable_record_is_rejected() {
                 super::unencodable_record_is_rejected::<$backend>().await;
+            }
+            #[tokio::test]
+            async fn special_values_are_archived() {
+                super::special_values_are_archived::<$backend>().await;
             }
             #[tokio::test]
             async fn unreachable_store_is_retryable() {

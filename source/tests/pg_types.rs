@@ -7,6 +7,7 @@
 mod pg_common;
 
 use headwater_core::time::{days_from_civil, MICROS_PER_DAY, MICROS_PER_SECOND};
+use headwater_core::value::{Array, Dim};
 use headwater_core::{
     ChangeEvent, Date, Decimal, Interval, Op, Time, TimeTz, Timestamp, Value, ValueKind,
 };
@@ -50,6 +51,19 @@ fn days(y: i64, m: u32, d: u32) -> i64 {
 
 fn dec(s: &str) -> Value {
     Value::Decimal(s.parse::<Decimal>().unwrap())
+}
+
+fn list(elements: Vec<Value>) -> Value {
+    Value::Array(Array::list(elements))
+}
+
+/// An array of (length, lower bound) dimensions.
+fn shaped(dims: &[(u32, i32)], elements: Vec<Value>) -> Value {
+    let dims = dims
+        .iter()
+        .map(|&(len, lower)| Dim { len, lower })
+        .collect();
+    Value::Array(Array::new(dims, elements).unwrap())
 }
 
 fn expected1(id: i32) -> Vec<Value> {
@@ -98,15 +112,12 @@ fn expected1(id: i32) -> Vec<Value> {
         Text("10.0.0.0/8".into()),
         Text("08:00:2b:01:02:03".into()),
         dec("12.34"),
-        Array(vec![
-            Array(vec![Int32(1), Null]),
-            Array(vec![Int32(3), Int32(4)]),
-        ]),
-        Array(vec![Text("a b".into()), Null, Text("\"".into())]),
+        shaped(&[(2, 1), (2, 1)], vec![Int32(1), Null, Int32(3), Int32(4)]),
+        list(vec![Text("a b".into()), Null, Text("\"".into())]),
         Enum("happy".into()),
         Int32(7),
-        Array(vec![Enum("sad".into()), Enum("happy".into())]),
-        Array(vec![
+        list(vec![Enum("sad".into()), Enum("happy".into())]),
+        list(vec![
             dec("1.50"),
             Decimal(headwater_core::Decimal::NaN),
             Null,
@@ -151,12 +162,12 @@ fn expected2(id: i32) -> Vec<Value> {
         Text("2001:db8::/32".into()),
         Text("ff:ff:ff:ff:ff:ff".into()),
         dec("-0.01"),
-        Array(vec![]),
-        Array(vec![]),
+        list(vec![]),
+        list(vec![]),
         Enum("sad".into()),
         Int32(1),
-        Array(vec![]),
-        Array(vec![
+        list(vec![]),
+        list(vec![
             Decimal(headwater_core::Decimal::PosInfinity),
             Decimal(headwater_core::Decimal::NegInfinity),
         ]),
@@ -169,7 +180,12 @@ fn same(a: &Value, b: &Value) -> bool {
         (Value::Float32(x), Value::Float32(y)) => x == y || (x.is_nan() && y.is_nan()),
         (Value::Float64(x), Value::Float64(y)) => x == y || (x.is_nan() && y.is_nan()),
         (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+            x.dims() == y.dims()
+                && x.elements().len() == y.elements().len()
+                && x.elements()
+                    .iter()
+                    .zip(y.elements())
+                    .all(|(a, b)| same(a, b))
         }
         _ => a == b,
     }
@@ -327,4 +343,154 @@ fn expected_values_are_well_formed() {
         days: 0,
         micros: 0,
     };
+}
+
+const SHAPES: &str = r#"
+CREATE TABLE shapes (id int PRIMARY KEY, a int4[], t text[]);
+"#;
+
+/// Every array shape, as SQL text and as the value it must decode to.
+fn shape_rows() -> Vec<(&'static str, &'static str, Value, Value)> {
+    use Value::{Int32, Null};
+    let t = |s: &str| Value::Text(s.into());
+    vec![
+        (
+            "'{1,2,3}'",
+            "'{a,b}'",
+            list(vec![Int32(1), Int32(2), Int32(3)]),
+            list(vec![t("a"), t("b")]),
+        ),
+        (
+            "'{{1,2},{3,4}}'",
+            r#"'{{a,"b c"},{"\"",NULL}}'"#,
+            shaped(
+                &[(2, 1), (2, 1)],
+                vec![Int32(1), Int32(2), Int32(3), Int32(4)],
+            ),
+            shaped(&[(2, 1), (2, 1)], vec![t("a"), t("b c"), t("\""), Null]),
+        ),
+        (
+            "'{{{1,2},{3,4}},{{5,6},{7,8}}}'",
+            "'{{{x}}}'",
+            shaped(&[(2, 1), (2, 1), (2, 1)], (1..=8).map(Int32).collect()),
+            shaped(&[(1, 1), (1, 1), (1, 1)], vec![t("x")]),
+        ),
+        ("'{}'", "'{}'", list(vec![]), list(vec![])),
+        (
+            "'{NULL,2,NULL}'",
+            "'{NULL,\"NULL\"}'",
+            list(vec![Null, Int32(2), Null]),
+            list(vec![Null, t("NULL")]),
+        ),
+        (
+            "'[0:1]={1,2}'",
+            "'[5:5]={x}'",
+            shaped(&[(2, 0)], vec![Int32(1), Int32(2)]),
+            shaped(&[(1, 5)], vec![t("x")]),
+        ),
+        (
+            "'[-2:-1][3:4]={{1,NULL},{3,4}}'",
+            "'[2:3][1:1]={{a},{b}}'",
+            shaped(&[(2, -2), (2, 3)], vec![Int32(1), Null, Int32(3), Int32(4)]),
+            shaped(&[(2, 2), (1, 1)], vec![t("a"), t("b")]),
+        ),
+        ("NULL", "NULL", Null, Null),
+    ]
+}
+
+/// Arrays of 1, 2 and 3 dimensions, empty, with NULLs and with lower
+/// bounds other than 1 keep their shape: in the snapshot and in the
+/// stream, in text and in binary mode.
+async fn shapes_round_trip(binary: BinaryMode) {
+    let db = TestDb::new("pg_shapes").await;
+    db.exec(SHAPES).await;
+    let rows = shape_rows();
+    let insert = |offset: usize| {
+        let values: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (a, t, _, _))| format!("({}, {a}, {t})", i + offset))
+            .collect();
+        format!("INSERT INTO shapes VALUES {}", values.join(", "))
+    };
+    db.exec(&insert(0)).await;
+    let mut config = db.config(&["public.shapes"]);
+    config.binary = binary;
+    let running = start(config, MemoryAppender::new());
+    wait_for_slot(&db).await;
+    db.exec(&insert(100)).await;
+    let events = running
+        .wait("snapshot and stream", |e| e.len() >= 2 * rows.len())
+        .await;
+    for offset in [0, 100] {
+        for (i, (a_sql, t_sql, a, t)) in rows.iter().enumerate() {
+            let id = (i + offset) as i32;
+            let e = events
+                .iter()
+                .find(|e| e.key == vec![Value::Int32(id)])
+                .unwrap_or_else(|| panic!("no event for row {id}"));
+            let what = format!("{binary:?} row {id} ({a_sql}, {t_sql})");
+            assert_row(e, &[Value::Int32(id), a.clone(), t.clone()], &what);
+        }
+    }
+    running.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_array_shapes_text_mode() {
+    shapes_round_trip(BinaryMode::Off).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_array_shapes_binary_mode() {
+    shapes_round_trip(BinaryMode::On).await;
+}
+
+/// Under REPLICA IDENTITY FULL the old row carries a TOASTed value an
+/// update left alone, so the new row has it too; with the default replica
+/// identity the new row keeps the unchanged marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pg_unchanged_toast_is_filled_from_a_full_old_row() {
+    let db = TestDb::new("pg_toast_full").await;
+    db.exec(
+        "CREATE TABLE tf (id int PRIMARY KEY, big text, v int);
+         ALTER TABLE tf REPLICA IDENTITY FULL;
+         CREATE TABLE td (id int PRIMARY KEY, big text, v int);",
+    )
+    .await;
+    let running = start(
+        db.config(&["public.tf", "public.td"]),
+        MemoryAppender::new(),
+    );
+    wait_for_slot(&db).await;
+    let big = "(SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g)";
+    db.exec(&format!(
+        "INSERT INTO tf VALUES (1, {big}, 0); INSERT INTO td VALUES (1, {big}, 0);
+         UPDATE tf SET v = 1; UPDATE td SET v = 1;"
+    ))
+    .await;
+    let changes = running.wait_changes(4).await;
+    let update = |table: &str| {
+        changes
+            .iter()
+            .find(|e| e.op == Op::Update && e.table.name.as_ref() == table)
+            .unwrap_or_else(|| panic!("no update of {table}"))
+            .clone()
+    };
+    let insert = changes.iter().find(|e| e.op == Op::Insert).unwrap();
+    let value = insert.after.as_ref().unwrap()[1].clone();
+    assert!(matches!(&value, Value::Text(t) if t.len() == 12_800));
+    let full = update("tf");
+    assert_eq!(
+        full.after.as_ref().unwrap()[1],
+        value,
+        "FULL: filled from the old row"
+    );
+    assert_eq!(full.before.as_ref().unwrap()[1], value);
+    assert_eq!(full.after.as_ref().unwrap()[2], Value::Int32(1));
+    let default = update("td");
+    assert_eq!(default.after.as_ref().unwrap()[1], Value::Unchanged);
+    running.stop().await;
+    db.cleanup().await;
 }

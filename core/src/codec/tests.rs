@@ -119,9 +119,23 @@ fn leaf() -> impl Strategy<Value = Value> {
 }
 
 fn value() -> impl Strategy<Value = Value> {
-    // Nested arrays with nulls inside.
+    // Lists, arrays of 1 to 3 dimensions with any lower bounds, arrays of
+    // arrays, with nulls inside.
     leaf().prop_recursive(4, 64, 8, |inner| {
-        proptest::collection::vec(inner, 0..8).prop_map(Value::Array)
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..8)
+                .prop_map(|v| Value::Array(Array::list(v))),
+            (proptest::collection::vec((1u32..3, -5i32..5), 1..4), inner).prop_map(
+                |(shape, item)| {
+                    let dims: Vec<Dim> = shape
+                        .iter()
+                        .map(|&(len, lower)| Dim { len, lower })
+                        .collect();
+                    let n = shape.iter().map(|&(len, _)| len as usize).product();
+                    Value::Array(Array::new(dims, vec![item; n]).unwrap())
+                }
+            ),
+        ]
     })
 }
 
@@ -296,4 +310,42 @@ fn empty_string_and_null_stay_apart() {
 fn newer_format_is_refused_with_advice() {
     let err = peek_schema_id(&[2, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap_err();
     assert!(err.to_string().contains("upgrade"), "{err}");
+}
+
+/// A record written before tag 22 existed (a list of text and NULL, tag 20)
+/// still reads, and a plain list still encodes to those bytes: an array
+/// key keeps its partition.
+#[test]
+fn plain_lists_keep_their_version_1_bytes() {
+    let list = Value::Array(Array::list(vec![Value::Text("a".into()), Value::Null]));
+    let v1 = [1u8, 20, 2, 10, 1, b'a', 0];
+    let mut bytes = Vec::new();
+    encode_key(std::slice::from_ref(&list), &mut bytes);
+    assert_eq!(bytes, v1);
+    let mut r = Reader {
+        buf: &v1,
+        what: "test",
+    };
+    assert_eq!(r.row(0).unwrap(), vec![list]);
+}
+
+#[test]
+fn shaped_arrays_round_trip_and_bad_shapes_are_refused() {
+    let dims = vec![Dim { len: 2, lower: 0 }, Dim { len: 1, lower: -3 }];
+    let a = Value::Array(Array::new(dims, vec![Value::Int32(1), Value::Null]).unwrap());
+    let mut bytes = Vec::new();
+    encode_key(std::slice::from_ref(&a), &mut bytes);
+    assert_eq!(bytes[1], 22);
+    let mut r = Reader {
+        buf: &bytes,
+        what: "test",
+    };
+    assert_eq!(r.row(0).unwrap(), vec![a]);
+    // Dimensions of 2 × 1 with three elements.
+    let bad = [1u8, 22, 2, 2, 0, 0, 0, 0, 1, 1, 0, 0, 0, 3, 0, 0, 0];
+    let mut r = Reader {
+        buf: &bad,
+        what: "test",
+    };
+    assert!(r.row(0).is_err());
 }

@@ -314,9 +314,11 @@ pub fn write_value(out: &mut Vec<u8>, value: &Value, render: Render, scratch: &m
         Value::Timestamp(Timestamp::NegInfinity) => write_i64(out, i64::MIN),
         Value::TimestampTz(ts) => write_zoned_timestamp(out, *ts),
         Value::Interval(i) => write_i64(out, micro_duration(*i)),
-        Value::Array(items) => {
+        // The elements in row-major order; the dimensions of an array that
+        // is not a plain list travel in the `headwater.special` header.
+        Value::Array(a) => {
             out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in a.elements().iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }

@@ -14,15 +14,17 @@ use arrow_array::{
 };
 use arrow_schema::DataType;
 
+use headwater_core::value::Array as ValueArray;
 use headwater_core::{
-    ChangeEvent, Date, Decimal, Header, Interval, Position, SinkRecord, TableId, Time, TimeTz,
-    Timestamp, Value, ValueKind,
+    ChangeEvent, Column, Date, Decimal, Header, Interval, Position, SinkRecord, TableId, Time,
+    TimeTz, Timestamp, Value, ValueKind,
 };
 
 use super::encode::{op_from_code, Image};
 use super::schema::{
     col, Layout, DATE_NEG_INFINITY, DATE_POS_INFINITY, TS_NEG_INFINITY, TS_POS_INFINITY,
 };
+use super::special;
 
 type Res<T> = Result<T, String>;
 
@@ -77,6 +79,13 @@ pub fn decode(layout: &Layout, topic: &Arc<str>, batch: &RecordBatch) -> Res<Vec
     let before = down::<StructArray>(column(batch, col::BEFORE)?, col::BEFORE)?;
     let before_unchanged =
         names_lists(column(batch, col::BEFORE_UNCHANGED)?, col::BEFORE_UNCHANGED)?;
+    let specials = special::read(batch.column_by_name(col::SPECIAL), n)?;
+    let all_columns: Vec<&Column> = layout.table.columns.iter().collect();
+    let key_columns: Vec<&Column> = layout
+        .key_indexes
+        .iter()
+        .map(|&i| &layout.table.columns[i])
+        .collect();
 
     let columns = &layout.table.columns;
     let mut table_values = Vec::with_capacity(columns.len());
@@ -111,17 +120,19 @@ pub fn decode(layout: &Layout, topic: &Arc<str>, batch: &RecordBatch) -> Res<Vec
         .map(|a| down::<StringArray>(a.as_ref(), "_table.name"))
         .transpose()?;
 
-    let row_of = |values: &[Vec<Value>], i: usize, unchanged: &[String]| -> Res<Vec<Value>> {
-        let mut row: Vec<Value> = values.iter().map(|col| col[i].clone()).collect();
-        for name in unchanged {
-            let at = layout
-                .table
-                .column_index(name)
-                .ok_or_else(|| format!("`_unchanged` names `{name}`, which is not a column"))?;
-            row[at] = Value::Unchanged;
-        }
-        Ok(row)
-    };
+    let row_of =
+        |values: &[Vec<Value>], i: usize, unchanged: &[String], image| -> Res<Vec<Value>> {
+            let mut row: Vec<Value> = values.iter().map(|col| col[i].clone()).collect();
+            special::apply(image, &specials[i], &all_columns, &mut row)?;
+            for name in unchanged {
+                let at = layout
+                    .table
+                    .column_index(name)
+                    .ok_or_else(|| format!("`_unchanged` names `{name}`, which is not a column"))?;
+                row[at] = Value::Unchanged;
+            }
+            Ok(row)
+        };
 
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
@@ -134,12 +145,17 @@ pub fn decode(layout: &Layout, topic: &Arc<str>, batch: &RecordBatch) -> Res<Vec
             Image::parse(image_text).ok_or_else(|| format!("unknown `_image` `{image_text}`"))?;
         let row = match image {
             Image::None => None,
-            _ => Some(row_of(&table_values, i, &unchanged[i])?),
+            _ => Some(row_of(&table_values, i, &unchanged[i], special::ROW)?),
         };
         let (after, before_row, derived_key) = match (image, row) {
             (Image::After, Some(row)) => {
                 let before_row = if before.is_valid(i) {
-                    Some(row_of(&before_values, i, &before_unchanged[i])?)
+                    Some(row_of(
+                        &before_values,
+                        i,
+                        &before_unchanged[i],
+                        special::BEFORE,
+                    )?)
                 } else {
                     None
                 };
@@ -157,7 +173,9 @@ pub fn decode(layout: &Layout, topic: &Arc<str>, batch: &RecordBatch) -> Res<Vec
             _ => (None, None, Vec::new()),
         };
         let key = if key.is_valid(i) {
-            key_values.iter().map(|col| col[i].clone()).collect()
+            let mut k: Vec<Value> = key_values.iter().map(|col| col[i].clone()).collect();
+            special::apply(special::KEY, &specials[i], &key_columns, &mut k)?;
+            k
         } else {
             derived_key
         };
@@ -406,7 +424,7 @@ pub fn decode_values(kind: &ValueKind, array: &dyn Array, what: &str) -> Res<Vec
                 let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
                 items
                     .get(start..end)
-                    .map(|s| Value::Array(s.to_vec()))
+                    .map(|s| Value::Array(ValueArray::list(s.to_vec())))
                     .ok_or_else(|| format!("`{what}`: list offsets out of range"))
             })
         }

@@ -26,8 +26,7 @@ use headwater_core::{
 };
 
 use super::schema::{
-    self, decimal_shape, Layout, DATE_NEG_INFINITY, DATE_POS_INFINITY, TS_NEG_INFINITY,
-    TS_POS_INFINITY,
+    self, Layout, DATE_NEG_INFINITY, DATE_POS_INFINITY, TS_NEG_INFINITY, TS_POS_INFINITY,
 };
 
 /// What the table columns of a row hold.
@@ -206,14 +205,17 @@ fn check_value(
             }
             true
         }
-        (ValueKind::Decimal { precision, scale }, Value::Decimal(d)) => {
-            if let Some((p, s)) = decimal_shape(*precision, *scale, max_precision) {
-                decimal_unscaled(d, p, s)?;
-            }
-            true
-        }
+        // A decimal the column cannot hold is NULL with its text in
+        // `_special`; an array is its elements plus its dimensions there.
+        (ValueKind::Decimal { .. }, Value::Decimal(_)) => true,
         (ValueKind::Array(inner), Value::Array(items)) => {
-            for item in items {
+            for item in items.elements() {
+                // `_special` describes a column's own value, not its elements'.
+                if super::special::stand_in(inner, item, max_precision).is_some() {
+                    return Err(format!(
+                        "array element {item} needs a stand-in, which the archive keeps only for a whole column"
+                    ));
+                }
                 check_value(inner, item, false, max_precision)
                     .map_err(|e| format!("array element: {e}"))?;
             }
@@ -275,7 +277,7 @@ fn approx_size(record: &SinkRecord) -> usize {
             Value::Text(s) | Value::Json(s) | Value::Enum(s) => s.len(),
             Value::Bytes(b) => b.len(),
             Value::Decimal(Decimal::Finite { digits, .. }) => digits.len(),
-            Value::Array(items) => items.iter().map(value).sum(),
+            Value::Array(a) => a.elements().iter().map(value).sum(),
             _ => 0,
         }
     }
@@ -384,8 +386,50 @@ pub fn encode(layout: &Layout, rows: &[Prepared]) -> Result<RecordBatch, ArrowEr
         let refs: Option<Vec<&Value>> = row.map(|r| r.iter().collect());
         unchanged_names(layout, refs.as_deref())
     })));
+    arrays.push(special_column(layout, &images, &before_rows, &key_rows)?);
 
     RecordBatch::try_new(layout.arrow.clone(), arrays)
+}
+
+/// `_special`: the stand-ins of every image of each row.
+fn special_column(
+    layout: &Layout,
+    images: &[Option<Vec<&Value>>],
+    before_rows: &[Option<&[Value]>],
+    key_rows: &[Option<&[Value]>],
+) -> Result<ArrayRef, ArrowError> {
+    use super::special::{self, entries};
+    let columns = &layout.table.columns;
+    let max = layout.max_decimal_precision;
+    let per_row: Vec<Vec<special::Entry>> = images
+        .iter()
+        .zip(before_rows.iter().zip(key_rows))
+        .map(|(image, (before, key))| {
+            let mut out = Vec::new();
+            if let Some(row) = image {
+                entries(
+                    special::ROW,
+                    columns.iter().zip(row.iter().copied()),
+                    max,
+                    &mut out,
+                );
+            }
+            if let Some(row) = before {
+                entries(
+                    special::BEFORE,
+                    columns.iter().zip(row.iter()),
+                    max,
+                    &mut out,
+                );
+            }
+            if let Some(key) = key {
+                let key_columns = layout.key_indexes.iter().map(|&i| &columns[i]);
+                entries(special::KEY, key_columns.zip(key.iter()), max, &mut out);
+            }
+            out
+        })
+        .collect();
+    special::build(&per_row)
 }
 
 /// The values the table columns hold for one row (`None`: all NULL).
@@ -592,18 +636,25 @@ pub fn encode_values(
             _ => None,
         })?),
         ValueKind::Decimal { .. } => match data_type {
+            // A decimal that does not fit is NULL (its text is in `_special`).
             DataType::Decimal128(p, s) => {
-                let array = prim::<Decimal128Type, _>(values, |v| match v {
-                    Value::Decimal(d) => decimal_unscaled(d, *p, *s).ok()?.to_i128(),
-                    _ => None,
-                })?;
+                let array: PrimitiveArray<Decimal128Type> = values
+                    .iter()
+                    .map(|v| match v {
+                        Some(Value::Decimal(d)) => decimal_unscaled(d, *p, *s).ok()?.to_i128(),
+                        _ => None,
+                    })
+                    .collect();
                 Arc::new(array.with_precision_and_scale(*p, *s)?)
             }
             DataType::Decimal256(p, s) => {
-                let array = prim::<Decimal256Type, _>(values, |v| match v {
-                    Value::Decimal(d) => decimal_unscaled(d, *p, *s).ok(),
-                    _ => None,
-                })?;
+                let array: PrimitiveArray<Decimal256Type> = values
+                    .iter()
+                    .map(|v| match v {
+                        Some(Value::Decimal(d)) => decimal_unscaled(d, *p, *s).ok(),
+                        _ => None,
+                    })
+                    .collect();
                 Arc::new(array.with_precision_and_scale(*p, *s)?)
             }
             _ => Arc::new(StringArray::from_iter(values.iter().map(|v| match v {
@@ -707,9 +758,9 @@ pub fn encode_values(
             let mut children: Vec<Option<&Value>> = Vec::new();
             for v in values {
                 match v {
-                    Some(Value::Array(items)) => {
-                        lengths.push(items.len());
-                        children.extend(items.iter().map(Some));
+                    Some(Value::Array(a)) => {
+                        lengths.push(a.elements().len());
+                        children.extend(a.elements().iter().map(Some));
                     }
                     _ => lengths.push(0),
                 }

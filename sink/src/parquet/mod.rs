@@ -15,6 +15,7 @@ pub mod encode;
 pub mod error;
 pub mod schema;
 pub mod sink;
+pub mod special;
 pub mod store;
 pub mod writer;
 

@@ -73,7 +73,8 @@ use headwater_core::{TableSchema, ValueKind};
 pub const SCHEMA_METADATA_KEY: &str = "headwater.schema";
 /// Key-value metadata key holding the format version of this layout.
 pub const FORMAT_METADATA_KEY: &str = "headwater.format";
-pub const FORMAT_VERSION: &str = "1";
+/// 2: `_special` added (version 1 files read as having no entries).
+pub const FORMAT_VERSION: &str = "2";
 
 /// Metadata column names, in file order before the table columns.
 pub mod col {
@@ -93,8 +94,9 @@ pub mod col {
     pub const HEADERS: &str = "_headers";
     pub const BEFORE: &str = "_before";
     pub const BEFORE_UNCHANGED: &str = "_before_unchanged";
+    pub const SPECIAL: &str = "_special";
 
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         OP,
         POSITION,
         POSITION_ORDER,
@@ -111,6 +113,7 @@ pub mod col {
         HEADERS,
         BEFORE,
         BEFORE_UNCHANGED,
+        SPECIAL,
     ];
 }
 
@@ -214,6 +217,11 @@ impl Layout {
             true,
         ));
         fields.push(Field::new(col::BEFORE_UNCHANGED, names_list_type(), false));
+        fields.push(Field::new(
+            col::SPECIAL,
+            super::special::special_type(),
+            false,
+        ));
 
         let mut metadata = HashMap::new();
         metadata.insert(
@@ -283,6 +291,8 @@ pub fn arrow_type_max(kind: &ValueKind, max: u32) -> DataType {
         ValueKind::Timestamp => timestamp_type(false),
         ValueKind::TimestampTz => timestamp_type(true),
         ValueKind::Interval => DataType::Struct(interval_fields()),
+        // The elements in row-major order; `_special` has the dimensions
+        // of an array that is not a plain list.
         ValueKind::Array(inner) => DataType::List(list_item(inner, max)),
     }
 }

@@ -91,7 +91,21 @@ pub fn all_kinds_schema(version: u32) -> Arc<TableSchema> {
     })
 }
 
-fn dec(text: &str) -> Value {
+/// A one-dimensional array indexed from 1.
+pub fn list(elements: Vec<Value>) -> Value {
+    Value::Array(headwater_core::value::Array::list(elements))
+}
+
+/// An array of `(length, lower bound)` dimensions.
+pub fn shaped(dims: &[(u32, i32)], elements: Vec<Value>) -> Value {
+    let dims = dims
+        .iter()
+        .map(|&(len, lower)| headwater_core::value::Dim { len, lower })
+        .collect();
+    Value::Array(headwater_core::value::Array::new(dims, elements).expect("test array"))
+}
+
+pub fn dec(text: &str) -> Value {
     Value::Decimal(text.parse::<Decimal>().expect("test decimal"))
 }
 
@@ -153,8 +167,8 @@ pub fn all_kinds_row(schema: &TableSchema, i: i64) -> Vec<Value> {
                 days: 3,
                 micros: -1,
             }),
-            Value::Array(Vec::new()),
-            Value::Array(vec![Value::Array(Vec::new()), Value::Null]),
+            list(Vec::new()),
+            list(vec![list(Vec::new()), Value::Null]),
             Value::Enum("sad".into()),
             Value::Text("x".repeat(3000)),
         ],
@@ -186,7 +200,7 @@ pub fn all_kinds_row(schema: &TableSchema, i: i64) -> Vec<Value> {
                 days: 0,
                 micros: 0,
             }),
-            Value::Array(vec![Value::Null, Value::Int32(-7)]),
+            list(vec![Value::Null, Value::Int32(-7)]),
             Value::Null,
             Value::Enum("".into()),
             Value::Null,
@@ -222,10 +236,10 @@ pub fn all_kinds_row(schema: &TableSchema, i: i64) -> Vec<Value> {
                 days: 3,
                 micros: 3_723_000_001,
             }),
-            Value::Array(vec![Value::Int32(1), Value::Int32(2), Value::Int32(3)]),
-            Value::Array(vec![
-                Value::Array(vec![Value::Text("a".into()), Value::Null]),
-                Value::Array(vec![Value::Text("b".into())]),
+            list(vec![Value::Int32(1), Value::Int32(2), Value::Int32(3)]),
+            list(vec![
+                list(vec![Value::Text("a".into()), Value::Null]),
+                list(vec![Value::Text("b".into())]),
             ]),
             Value::Enum("happy".into()),
             Value::Text("toasted".into()),

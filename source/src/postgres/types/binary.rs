@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use headwater_core::value::{Array, Dim};
 use headwater_core::{Date, Decimal, Interval, Time, TimeTz, Timestamp, Value};
 
 use super::PgType;
@@ -236,16 +237,17 @@ fn array(elem: &PgType, data: &[u8]) -> Result<Value> {
     let mut total: usize = 1;
     for _ in 0..ndim {
         let size = read_i32(&mut rest, "dimension size")?;
-        let _lower = read_i32(&mut rest, "lower bound")?;
-        let size = usize::try_from(size).map_err(|_| "negative array dimension")?;
-        total = total
-            .checked_mul(size)
+        let lower = read_i32(&mut rest, "lower bound")?;
+        let len = u32::try_from(size).map_err(|_| "negative array dimension")?;
+        total = usize::try_from(len)
+            .ok()
+            .and_then(|len| total.checked_mul(len))
             .filter(|t| *t <= MAX_ARRAY_ELEMENTS)
             .ok_or("array is too large")?;
-        dims.push(size);
+        dims.push(Dim { len, lower });
     }
     if ndim == 0 {
-        return Ok(Value::Array(Vec::new()));
+        return Ok(Value::Array(Array::list(Vec::new())));
     }
     // Each element takes at least its 4-byte length word.
     if rest.len() < total.saturating_mul(4) {
@@ -266,25 +268,7 @@ fn array(elem: &PgType, data: &[u8]) -> Result<Value> {
         flat.push(decode(elem, value)?);
         rest = tail;
     }
-    Ok(nest(flat, &dims))
-}
-
-/// Splits a flat element list into nested arrays, outer dimension first.
-pub fn nest(flat: Vec<Value>, dims: &[usize]) -> Value {
-    if dims.len() <= 1 {
-        return Value::Array(flat);
-    }
-    let inner: usize = dims[1..].iter().product();
-    if inner == 0 {
-        return Value::Array(Vec::new());
-    }
-    let mut out = Vec::with_capacity(dims[0]);
-    let mut iter = flat.into_iter();
-    for _ in 0..dims[0] {
-        let chunk: Vec<Value> = iter.by_ref().take(inner).collect();
-        out.push(nest(chunk, &dims[1..]));
-    }
-    Value::Array(out)
+    Ok(Value::Array(Array::new(dims, flat)?))
 }
 
 #[cfg(test)]
@@ -351,7 +335,7 @@ mod tests {
     #[test]
     fn two_dimensional_array_with_null() {
         let mut data = Vec::new();
-        for v in [2i32, 1, 23, 2, 1, 2, 1] {
+        for v in [2i32, 1, 23, 2, 1, 2, 2] {
             data.extend(v.to_be_bytes());
         }
         for v in [Some(1i32), None, Some(3), Some(4)] {
@@ -364,13 +348,14 @@ mod tests {
             }
         }
         let v = decode(&PgType::Array(Box::new(PgType::Int4)), &data).unwrap();
-        assert_eq!(
-            v,
-            Value::Array(vec![
-                Value::Array(vec![Value::Int32(1), Value::Null]),
-                Value::Array(vec![Value::Int32(3), Value::Int32(4)]),
-            ])
-        );
+        let dims = vec![Dim { len: 2, lower: 1 }, Dim { len: 2, lower: 2 }];
+        let elements = vec![
+            Value::Int32(1),
+            Value::Null,
+            Value::Int32(3),
+            Value::Int32(4),
+        ];
+        assert_eq!(v, Value::Array(Array::new(dims, elements).unwrap()));
         assert!(decode(&PgType::Array(Box::new(PgType::Int4)), &data[..30]).is_err());
     }
 }

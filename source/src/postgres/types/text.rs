@@ -3,9 +3,9 @@
 //! and TimeZone UTC (see `conn::startup::SESSION_SETTINGS`).
 
 use headwater_core::time::{days_from_civil, MICROS_PER_DAY, MICROS_PER_SECOND};
+use headwater_core::value::{parse_dims, Array, Dim};
 use headwater_core::{Date, Decimal, Interval, Time, TimeTz, Timestamp, Value};
 
-use super::binary::nest;
 use super::PgType;
 
 type Result<T> = std::result::Result<T, String>;
@@ -252,14 +252,17 @@ fn interval(text: &str) -> Option<Interval> {
     number.is_empty().then_some(out)
 }
 
-/// A text array (`{1,2,NULL}`, `{{a,"b c"},{"\"",NULL}}`) into nested
-/// values; elements decoded with `elem`.
+/// A text array (`{1,2,NULL}`, `{{a,"b c"},{"\"",NULL}}`,
+/// `[0:1]={1,2}`) into an [`Array`]; elements decoded with `elem`.
 fn array(elem: &PgType, text: &str) -> Result<Value> {
     let bad = |why: &str| format!("array `{}`: {why}", clip(text));
-    // A leading `[1:2]={…}` gives explicit bounds; the elements follow.
-    let text = match text.find("={") {
-        Some(at) if text.starts_with('[') => &text[at + 1..],
-        _ => text,
+    // A leading `[0:1]={…}` gives explicit bounds; the elements follow.
+    let (bounds, text) = match text.find("={") {
+        Some(at) if text.starts_with('[') => (
+            Some(parse_dims(&text[..at]).map_err(|e| bad(&e))?),
+            &text[at + 1..],
+        ),
+        _ => (None, text),
     };
     let bytes = text.as_bytes();
     let mut pos = 0;
@@ -344,9 +347,25 @@ fn array(elem: &PgType, text: &str) -> Result<Value> {
         return Err(bad("unbalanced braces"));
     }
     if flat.is_empty() {
-        return Ok(Value::Array(Vec::new()));
+        return Ok(Value::Array(Array::list(Vec::new())));
     }
-    Ok(nest(flat, &dims))
+    let mut dims: Vec<Dim> = dims
+        .iter()
+        .map(|&n| {
+            u32::try_from(n)
+                .map(|len| Dim { len, lower: 1 })
+                .map_err(|_| bad("a dimension is too long"))
+        })
+        .collect::<Result<_>>()?;
+    if let Some(bounds) = bounds {
+        if bounds.iter().map(|b| b.len).ne(dims.iter().map(|d| d.len)) {
+            return Err(bad("the bounds do not match the elements"));
+        }
+        dims = bounds;
+    }
+    Array::new(dims, flat)
+        .map(Value::Array)
+        .map_err(|e| bad(&e))
 }
 
 #[cfg(test)]
@@ -411,17 +430,36 @@ mod tests {
             r#"{{a,"b c"},{"\"",NULL}}"#,
         )
         .unwrap();
+        let two = |lower| vec![Dim { len: 2, lower }, Dim { len: 2, lower: 1 }];
+        let text = |s: &str| Value::Text(s.into());
         assert_eq!(
             v,
-            Value::Array(vec![
-                Value::Array(vec![Value::Text("a".into()), Value::Text("b c".into())]),
-                Value::Array(vec![Value::Text("\"".into()), Value::Null]),
-            ])
+            Value::Array(
+                Array::new(
+                    two(1),
+                    vec![text("a"), text("b c"), text("\""), Value::Null]
+                )
+                .unwrap()
+            )
         );
+        let ints = PgType::Array(Box::new(PgType::Int4));
         assert_eq!(
-            decode(&PgType::Array(Box::new(PgType::Int4)), "{}").unwrap(),
-            Value::Array(vec![])
+            decode(&ints, "{}").unwrap(),
+            Value::Array(Array::list(vec![]))
         );
+        let shifted = decode(&ints, "[-1:0][1:2]={{1,2},{3,NULL}}").unwrap();
+        let elements = vec![
+            Value::Int32(1),
+            Value::Int32(2),
+            Value::Int32(3),
+            Value::Null,
+        ];
+        assert_eq!(
+            shifted,
+            Value::Array(Array::new(two(-1), elements).unwrap())
+        );
+        assert!(decode(&ints, "[0:2]={1,2}").is_err());
+        assert!(decode(&ints, "{{1,2},{3}}").is_err());
         assert!(decode(&PgType::Array(Box::new(PgType::Int4)), "{1,2").is_err());
     }
 }
