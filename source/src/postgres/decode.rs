@@ -241,11 +241,20 @@ impl Decoder {
         lsn: Lsn,
     ) -> PgResult<ChangeEvent> {
         let info = self.relation(rel).ok_or_else(|| self.missing(rel, lsn))?;
-        let after = Self::row(info, new, lsn)?;
+        let mut after = Self::row(info, new, lsn)?;
         let before = match old {
             Some((kind, fields)) => Some(self.old_row(info, kind, fields, lsn)?),
             None => None,
         };
+        // A full old row (`O`, REPLICA IDENTITY FULL) carries the TOASTed
+        // values the new row leaves out: the update did not change them.
+        if let (Some((b'O', _)), Some(before)) = (old, &before) {
+            for (new, old) in after.iter_mut().zip(before) {
+                if *new == Value::Unchanged && *old != Value::Unchanged {
+                    *new = old.clone();
+                }
+            }
+        }
         Ok(self.event(info, Op::Update, tx, lsn, before, Some(after)))
     }
 
