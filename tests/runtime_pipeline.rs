@@ -21,7 +21,7 @@ use headwater_core::{
     TableSchema, Value, ValueKind,
 };
 use headwater_log::{Log, LogConfig};
-use testkit::{Delivered, FaultySink, MemorySink};
+use testkit::{Delivered, FaultySink, MemorySink, SlowSink};
 use tokio_util::sync::CancellationToken;
 
 fn schema() -> Arc<TableSchema> {
@@ -199,6 +199,68 @@ async fn sink_gets_everything_in_order_and_resumes_after_a_failure() {
             end
         );
     }
+}
+
+/// GIVEN a backlog of 50,000 records and a sink slower than its readers
+/// (every write waits 40 ms), so records are always waiting for it
+/// WHEN it catches up
+/// THEN it commits offsets while the backlog drains, not only at the end:
+/// a crash mid-catch-up would otherwise redeliver everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_behind_its_readers_commits_while_it_catches_up() {
+    let f = DataDir::new();
+    let a = f.appender("shop").await;
+    for tx in 1..=50 {
+        a.append(transaction(tx, 1_000))
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let total = 50_000;
+    let delivered = Arc::new(Delivered::default());
+    let factory: headwater::runtime::SinkFactory = {
+        let delivered = delivered.clone();
+        Arc::new(move || {
+            let sink = SlowSink::new(
+                MemorySink::new(delivered.clone()),
+                Duration::from_millis(40),
+            );
+            Box::pin(async move { Ok(Box::new(sink) as Box<dyn Sink>) }) as _
+        })
+    };
+    let task = sink_task(&f, factory);
+    let stop = CancellationToken::new();
+    let run = tokio::spawn({
+        let stop = stop.clone();
+        async move { task.run_once(&stop).await }
+    });
+    let committed = |log: &Log| {
+        (0..4)
+            .map(|p| {
+                log.committed_offset("memory", "shop.public.orders", p)
+                    .unwrap_or(0)
+            })
+            .sum::<u64>()
+    };
+    testkit::wait_until_async("a first commit", Duration::from_secs(30), || async {
+        committed(&f.log) > 0
+    })
+    .await;
+    let delivered_at_first_commit = delivered.len();
+    assert!(
+        delivered_at_first_commit < total,
+        "nothing was committed until all {total} records were delivered"
+    );
+    delivered.wait_for(total, Duration::from_secs(60)).await;
+    testkit::wait_until_async(
+        "every offset committed",
+        Duration::from_secs(30),
+        || async { committed(&f.log) == total as u64 },
+    )
+    .await;
+    stop.cancel();
+    run.await.unwrap().unwrap();
 }
 
 /// Rejects every record whose key is odd, delivers the rest.

@@ -118,7 +118,8 @@ fn push_events_keeping(
     Ok(())
 }
 
-fn now_ms() -> i64 {
+/// Milliseconds since the Unix epoch, as record timestamps hold them.
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use headwater_core::codec::{decode_event, encode_event, encode_key};
 use headwater_core::config::glob_match;
 use headwater_core::{Error, Header, Progress, Result, SchemaRegistry, Sink, SinkRecord};
+use headwater_log::events::now_ms;
 use headwater_log::{Log, LogRecord, Reader, Record};
 
 use crate::metrics::{
@@ -24,6 +25,9 @@ pub type SinkFactory = Arc<dyn Fn() -> BoxFuture<'static, Result<Box<dyn Sink>>>
 
 /// Records read per partition per batch.
 const READ_BATCH: usize = 2_000;
+
+/// The shortest time between two settles outside the tick.
+const MIN_SETTLE: Duration = Duration::from_millis(200);
 
 pub struct SinkTask {
     pub name: String,
@@ -76,16 +80,30 @@ impl SinkTask {
         self.subscribe(&mut subscribed, &tx, &readers).await?;
         let mut tick = tokio::time::interval(self.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut settled = Instant::now();
         loop {
+            // The tick comes before the records: a sink slower than its
+            // readers always has records waiting, and must still commit
+            // what it delivered while it catches up.
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                Some(batch) = rx.recv() => self.deliver(&mut *sink, batch, &mut lag).await?,
                 _ = tick.tick() => {
                     sink.flush(false).await?;
                     self.settle(&mut *sink, &mut lag).await?;
+                    settled = Instant::now();
                     self.subscribe(&mut subscribed, &tx, &readers).await?;
                     self.report_lag(&subscribed, &lag);
+                }
+                Some(batch) = rx.recv() => {
+                    self.deliver(&mut *sink, batch, &mut lag).await?;
+                    // What a write finished (a file uploaded, delivery
+                    // reports in) is committed soon, not only on the tick,
+                    // at most every MIN_SETTLE (each commit is an fsync).
+                    if settled.elapsed() >= MIN_SETTLE.min(self.tick) {
+                        self.settle(&mut *sink, &mut lag).await?;
+                        settled = Instant::now();
+                    }
                 }
             }
         }
@@ -199,6 +217,7 @@ impl SinkTask {
         let Progress { durable, rejected } = sink.take_progress();
         if !rejected.is_empty() {
             let dlq = dead_letter_topic(&self.name);
+            let now_ms = now_ms();
             let records = rejected
                 .iter()
                 .map(|r| {
@@ -217,7 +236,7 @@ impl SinkTask {
                     encode_key(&event.key, &mut key);
                     let mut value = Vec::new();
                     encode_event(&event, &mut value);
-                    (dlq.clone(), Record { key, value, timestamp_ms: 0 })
+                    (dlq.clone(), Record { key, value, timestamp_ms: now_ms })
                 })
                 .collect();
             self.log
@@ -261,9 +280,7 @@ impl SinkTask {
     }
 
     fn report_lag(&self, subscribed: &HashSet<(Arc<str>, u32)>, lag: &Lag) {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = now_ms();
         for (topic, partition) in subscribed {
             let p = partition.to_string();
             let labels = [

@@ -19,5 +19,5 @@ pub use services::{
     azure_endpoint, duckdb_python, mysql_url, postgres_admin_url, postgres_ca_path, postgres_url,
     s3_endpoint,
 };
-pub use sink::{Delivered, FaultySink, MemorySink};
+pub use sink::{Delivered, FaultySink, MemorySink, SlowSink};
 pub use wait::{wait_until, wait_until_async};

@@ -148,3 +148,36 @@ impl<S: Sink + Sync> Sink for FaultySink<S> {
         self.inner.check().await
     }
 }
+
+/// Wraps a sink; every `write` first waits `delay`, so the sink falls
+/// behind its log readers and always has records waiting.
+pub struct SlowSink<S> {
+    inner: S,
+    delay: std::time::Duration,
+}
+
+impl<S> SlowSink<S> {
+    pub fn new(inner: S, delay: std::time::Duration) -> Self {
+        SlowSink { inner, delay }
+    }
+}
+
+#[async_trait]
+impl<S: Sink + Sync> Sink for SlowSink<S> {
+    async fn write(&mut self, batch: Vec<SinkRecord>) -> Result<()> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.write(batch).await
+    }
+
+    async fn flush(&mut self, drain: bool) -> Result<()> {
+        self.inner.flush(drain).await
+    }
+
+    fn take_progress(&mut self) -> Progress {
+        self.inner.take_progress()
+    }
+
+    async fn check(&self) -> Vec<Finding> {
+        self.inner.check().await
+    }
+}
