@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use headwater_core::codec::decode_event;
 use headwater_core::value::uuid_to_string;
-use headwater_core::{ChangeEvent, SchemaRegistry, TableSchema, Value};
+use headwater_core::{ChangeEvent, SchemaRegistry, TableSchema, Timestamp, Value};
 use headwater_log::{Log, LogConfig, LogRecord};
 use serde_json::{json, Map, Value as Json};
 
@@ -239,6 +239,14 @@ fn render(
     }
 }
 
+/// An instant as ISO-8601 with its zone (`…Z`); the infinities as they are.
+fn utc(ts: &Timestamp) -> String {
+    match ts {
+        Timestamp::Micros(_) => format!("{ts}Z"),
+        infinite => infinite.to_string(),
+    }
+}
+
 fn event_json(event: &ChangeEvent, out: &mut Map<String, Json>) {
     let schema = &event.schema;
     out.insert("op".into(), json!(event.op.code()));
@@ -246,7 +254,7 @@ fn event_json(event: &ChangeEvent, out: &mut Map<String, Json>) {
     out.insert("table".into(), json!(event.table.to_string()));
     out.insert("position".into(), json!(event.position.to_string()));
     if let Some(ts) = &event.commit_ts {
-        out.insert("commit_ts".into(), json!(ts.to_string()));
+        out.insert("commit_ts".into(), json!(utc(ts)));
     }
     if let Some(tx) = event.tx_id {
         out.insert("tx_id".into(), json!(tx));
@@ -316,7 +324,8 @@ fn value_json(value: &Value) -> Json {
         Value::Date(d) => json!(d.to_string()),
         Value::Time(t) => json!(t.to_string()),
         Value::TimeTz(t) => json!(t.to_string()),
-        Value::Timestamp(t) | Value::TimestampTz(t) => json!(t.to_string()),
+        Value::Timestamp(t) => json!(t.to_string()),
+        Value::TimestampTz(t) => json!(utc(t)),
         Value::Interval(i) => json!(i.to_string()),
         Value::Array(a) if a.is_list() => {
             Json::Array(a.elements().iter().map(value_json).collect())

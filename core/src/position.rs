@@ -8,10 +8,16 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 /// A PostgreSQL write-ahead-log location; text form `XXXXXXXX/XXXXXXXX`.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Lsn(pub u64);
+
+/// As PostgreSQL prints it (`0/16B3748`), also where a position is logged
+/// with `?`: a decimal `Lsn(272702408)` means nothing to an operator.
+impl fmt::Debug for Lsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 impl fmt::Display for Lsn {
     // By hand rather than `{:X}/{:X}`: archives format a position per row.
@@ -189,6 +195,7 @@ mod tests {
         assert_eq!(Lsn(0x1_0000_0001).to_string(), "1/1");
         assert_eq!(Lsn(0).to_string(), "0/0");
         assert_eq!(Lsn(u64::MAX).to_string(), "FFFFFFFF/FFFFFFFF");
+        assert_eq!(format!("{:?}", Some(Lsn(0x16B3748))), "Some(0/16B3748)");
     }
 
     #[test]
