@@ -16,7 +16,7 @@ psql_demo() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U headwater "$@"; }
 
 echo "== a fresh demo database, headwater_demo"
 psql_demo postgres <<'SQL'
-SELECT pg_drop_replication_slot('headwater_shop') FROM pg_replication_slots WHERE slot_name = 'headwater_shop';
+SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = 'headwater_demo';
 DROP DATABASE IF EXISTS headwater_demo WITH (FORCE);
 CREATE DATABASE headwater_demo;
 SQL

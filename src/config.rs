@@ -91,6 +91,29 @@ impl std::error::Error for ConfigError {}
 const TOP_LEVEL_KEYS: [&str; 6] = ["data_dir", "log", "api", "sources", "transforms", "sinks"];
 
 impl Config {
+    /// `headwater run --resnapshot SOURCE…`: marks each named PostgreSQL
+    /// source; an unknown name or another kind of source is an error.
+    pub fn request_resnapshots(&mut self, names: &[String]) -> Result<(), String> {
+        for name in names {
+            match self.sources.get(name) {
+                Some(SourceConfig::Postgres(pg)) => pg.resnapshot.request(),
+                Some(other) => {
+                    return Err(format!(
+                        "--resnapshot {name}: source `{name}` is a {} source; only PostgreSQL sources own a replication slot to take a new snapshot from",
+                        other.type_name()
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "--resnapshot {name}: there is no source `{name}` in the configuration (sources: {})",
+                        self.sources.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// `file://./dir` and `file://dir` name a directory relative to the
     /// working directory (as `data_dir` does); the object store needs an
     /// absolute path.

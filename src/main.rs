@@ -50,6 +50,17 @@ struct ConfigArg {
 }
 
 #[derive(Debug, clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Drop this PostgreSQL source's replication slot — also one this data
+    /// directory cannot prove it created — and take a new snapshot
+    /// (repeatable). Never touches a slot of another database.
+    #[arg(long, value_name = "SOURCE")]
+    resnapshot: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
 struct ReplayArgs {
     #[command(flatten)]
     config: ConfigArg,
@@ -90,7 +101,7 @@ fn parse_time(text: &str) -> Result<headwater_core::Timestamp, String> {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: sources → transforms → log → sinks.
-    Run(ConfigArg),
+    Run(RunArgs),
     /// Validate the configuration and probe every endpoint and prerequisite.
     Check(ConfigArg),
     /// Read a Parquet archive back and deliver its change events again.
@@ -136,8 +147,15 @@ fn run(command: Command) -> Result<ExitCode, ExitCode> {
             let config = load(&arg)?;
             Ok(runtime()?.block_on(check::run(&arg.file, &config)))
         }
-        Command::Run(arg) => {
-            let config = load(&arg)?;
+        Command::Run(RunArgs {
+            config: arg,
+            resnapshot,
+        }) => {
+            let mut config = load(&arg)?;
+            config.request_resnapshots(&resnapshot).map_err(|e| {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_CONFIG)
+            })?;
             runtime()?.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(cancel_on_signal(shutdown.clone()));

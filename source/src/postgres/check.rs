@@ -32,7 +32,7 @@ pub async fn check(name: &str, config: &PostgresConfig) -> Vec<Finding> {
             return findings;
         }
     };
-    if let Err(e) = probe(&client, name, config, &params.user, &mut findings).await {
+    if let Err(e) = probe(&client, name, config, &params, &mut findings).await {
         findings.push(Finding::fail(e.to_string()));
     }
     findings
@@ -42,9 +42,10 @@ async fn probe(
     client: &Client,
     name: &str,
     config: &PostgresConfig,
-    user: &str,
+    params: &ConnParams,
     findings: &mut Vec<Finding>,
 ) -> Result<(), PgError> {
+    let user = params.user.as_str();
     let level = slot::wal_level(client).await?;
     findings.push(if level == "logical" {
         Finding::ok("wal_level is logical")
@@ -105,7 +106,7 @@ async fn probe(
         });
     }
 
-    let slot_name = config.slot_name(name);
+    let slot_name = crate::postgres::claim::slot_name(name, config, &params.dbname).await;
     match slot::slot_info(client, &slot_name).await? {
         None => findings.push(Finding::ok(format!(
             "slot `{slot_name}` does not exist yet; it is created on start"

@@ -13,9 +13,12 @@ pub struct PostgresConfig {
     pub url: SecretUrl,
     /// Tables to capture, `schema.table`, globs allowed (`public.*`).
     pub tables: Vec<String>,
-    /// Replication slot; default `headwater_{source name}`.
+    /// Replication slot; default `headwater_{database}_{source name}`
+    /// (slot names are cluster-wide; the database keeps two sources of one
+    /// name apart).
     pub slot: Option<String>,
-    /// Publication; default `headwater_{source name}`.
+    /// Publication; default `headwater_{source name}` (publications
+    /// belong to one database).
     pub publication: Option<String>,
     #[serde(default)]
     pub snapshot: SnapshotMode,
@@ -46,6 +49,30 @@ pub struct PostgresConfig {
     /// it to a directory of its data directory; without one, versions
     /// start again at 1 in every process.
     pub state_dir: Option<std::path::PathBuf>,
+    /// `headwater run --resnapshot SOURCE`; not a configuration key.
+    #[serde(skip)]
+    pub resnapshot: Resnapshot,
+}
+
+/// The operator's request to drop the source's slot (even one this data
+/// directory cannot prove it created) and snapshot again. Clones share it,
+/// so the supervisor's later attempts see it cleared once the new snapshot
+/// is durable, and do not snapshot again.
+#[derive(Clone, Debug, Default)]
+pub struct Resnapshot(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Resnapshot {
+    pub fn request(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn done(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -100,21 +127,28 @@ impl PostgresConfig {
             stream_buffer: default_stream_buffer(),
             spill_dir: None,
             state_dir: None,
+            resnapshot: Resnapshot::default(),
         }
     }
 
-    /// The slot name: configured, or `headwater_{source}`.
-    pub fn slot_name(&self, source: &str) -> String {
+    /// The slot name: configured, or `headwater_{database}_{source}`.
+    pub fn slot_name(&self, source: &str, database: &str) -> String {
         self.slot
             .clone()
-            .unwrap_or_else(|| default_object_name(source))
+            .unwrap_or_else(|| object_name(&[database, source]))
+    }
+
+    /// The default slot name before it included the database; a slot of
+    /// that name that the source's log proves it used is kept.
+    pub fn legacy_slot_name(&self, source: &str) -> String {
+        object_name(&[source])
     }
 
     /// The publication name: configured, or `headwater_{source}`.
     pub fn publication_name(&self, source: &str) -> String {
         self.publication
             .clone()
-            .unwrap_or_else(|| default_object_name(source))
+            .unwrap_or_else(|| object_name(&[source]))
     }
 
     pub fn validate(&self, key: &str, problems: &mut Problems) {
@@ -166,17 +200,24 @@ impl PostgresConfig {
     }
 }
 
-/// `headwater_{source}` with anything but a-z, 0-9 and _ replaced by _.
-fn default_object_name(source: &str) -> String {
-    let cleaned: String = source
-        .chars()
-        .map(|c| match c {
+/// `headwater_{part}_{part}…` with anything but a-z, 0-9 and _ replaced by
+/// _; past PostgreSQL's 63 bytes, cut and ended with a hash of the whole,
+/// so long names that share a beginning still differ.
+fn object_name(parts: &[&str]) -> String {
+    let mut name = String::from("headwater");
+    for part in parts {
+        name.push('_');
+        name.extend(part.chars().map(|c| match c {
             'a'..='z' | '0'..='9' | '_' => c,
             'A'..='Z' => c.to_ascii_lowercase(),
             _ => '_',
-        })
-        .collect();
-    format!("headwater_{cleaned}").chars().take(63).collect()
+        }));
+    }
+    if name.len() <= 63 {
+        return name;
+    }
+    let hash = xxhash_rust::xxh3::xxh3_64(name.as_bytes());
+    format!("{}_{:08x}", &name[..54], hash as u32)
 }
 
 #[cfg(test)]
@@ -186,8 +227,14 @@ mod tests {
     #[test]
     fn defaults_and_names() {
         let config = PostgresConfig::new("postgres://u@h/db", vec!["public.*".into()]);
-        assert_eq!(config.slot_name("Shop-EU"), "headwater_shop_eu");
+        assert_eq!(config.slot_name("Shop-EU", "eu"), "headwater_eu_shop_eu");
+        assert_eq!(config.legacy_slot_name("Shop-EU"), "headwater_shop_eu");
         assert_eq!(config.publication_name("shop"), "headwater_shop");
+        let long = "a_database_name_long_enough_to_need_cutting_x";
+        let a = config.slot_name("shop_1", long);
+        let b = config.slot_name("shop_2", long);
+        assert_eq!(a.len(), 63);
+        assert_ne!(a, b);
         let mut problems = Problems::new();
         config.validate("sources.shop", &mut problems);
         assert!(problems.is_empty(), "{problems:?}");

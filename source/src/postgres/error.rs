@@ -84,6 +84,36 @@ pub enum PgError {
         confirmed_flush: Option<Lsn>,
     },
 
+    #[error("replication slot `{slot}` belongs to database `{slot_database}`, not to `{database}` that this source reads; slot names are cluster-wide, so another source (perhaps another Headwater) uses this name. Headwater never drops it. Give this source its own slot: set `slot = \"...\"` in its configuration (the default, headwater_{{database}}_{{source}}, includes the database)")]
+    SlotInOtherDatabase {
+        slot: String,
+        slot_database: String,
+        database: String,
+    },
+
+    #[error("replication slot `{slot}` exists in database `{database}`, but this data directory did not create it (no identity in {state}), so it may be another Headwater's, whose unconsumed changes dropping it would lose. Either give source `{source_name}` its own `slot = \"...\"`, or, if the slot is this source's (its old data directory is gone), start once with `headwater run --resnapshot {source_name}`: that drops the slot and takes a new snapshot")]
+    SlotNotOurs {
+        slot: String,
+        database: String,
+        source_name: String,
+        state: String,
+    },
+
+    #[error("publication `{publication}` in database `{database}` belongs to another Headwater source (its comment names source id {owner}); Headwater does not change it. Give source `{source_name}` its own `publication = \"...\"`, or take it over once with `headwater run --resnapshot {source_name}`")]
+    PublicationNotOurs {
+        publication: String,
+        database: String,
+        owner: String,
+        source_name: String,
+    },
+
+    #[error("the data directory's identity for this source ({path}) was made for database `{recorded}`, but the source now reads `{database}`; its log and checkpoint do not describe this database. Use a new data directory (or source name) for the new database")]
+    OtherDatabaseDataDir {
+        path: String,
+        recorded: String,
+        database: String,
+    },
+
     #[error("wal_level is `{current}` but logical replication needs `logical`: run `ALTER SYSTEM SET wal_level = logical` and restart PostgreSQL")]
     WalLevel { current: String },
 
@@ -186,7 +216,11 @@ impl Classify for PgError {
             | PgError::WalLevel { .. }
             | PgError::NoReplication { .. }
             | PgError::NoSelect { .. }
-            | PgError::NoTable { .. } => ErrorKind::WaitForOperator,
+            | PgError::NoTable { .. }
+            | PgError::SlotInOtherDatabase { .. }
+            | PgError::SlotNotOurs { .. }
+            | PgError::PublicationNotOurs { .. }
+            | PgError::OtherDatabaseDataDir { .. } => ErrorKind::WaitForOperator,
             PgError::Url { .. } => ErrorKind::Stop,
             PgError::Spill { source, .. } => io_kind(source),
             PgError::State { .. } => ErrorKind::WaitForOperator,

@@ -19,7 +19,7 @@ impl LagProbe {
         let client = sql_connect(&params).await?;
         Ok(LagProbe {
             client,
-            slot: config.slot_name(source),
+            slot: crate::postgres::claim::slot_name(source, config, &params.dbname).await,
         })
     }
 

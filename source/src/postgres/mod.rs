@@ -12,10 +12,12 @@
 
 pub mod batch;
 pub mod check;
+pub mod claim;
 pub mod config;
 pub mod conn;
 pub mod decode;
 pub mod error;
+pub mod identity;
 pub mod lag;
 pub mod pgoutput;
 pub mod reader;
@@ -28,6 +30,6 @@ pub mod streamed;
 pub mod types;
 pub mod versions;
 
-pub use config::{BinaryMode, PostgresConfig, SnapshotMode};
+pub use config::{BinaryMode, PostgresConfig, Resnapshot, SnapshotMode};
 pub use error::PgError;
 pub use source::PostgresSource;

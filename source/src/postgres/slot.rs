@@ -161,16 +161,21 @@ pub async fn publication_tables(client: &Client, publication: &str) -> PgResult<
     Ok(Some(rows.iter().map(|r| r.get(0)).collect()))
 }
 
+/// Creates the publication with `comment` (who owns it) in one
+/// transaction, so no publication of ours is ever left unmarked.
 pub async fn create_publication(
     client: &Client,
     publication: &str,
     tables: &[TableRef],
+    comment: &str,
 ) -> PgResult<()> {
     let list: Vec<String> = tables.iter().map(TableRef::quoted).collect();
     let sql = format!(
-        "CREATE PUBLICATION {} FOR TABLE {} WITH (publish_via_partition_root = true)",
-        quote_ident(publication),
-        list.join(", ")
+        "CREATE PUBLICATION {p} FOR TABLE {} WITH (publish_via_partition_root = true); \
+         COMMENT ON PUBLICATION {p} IS '{}'",
+        list.join(", "),
+        comment.replace('\'', "''"),
+        p = quote_ident(publication),
     );
     client
         .batch_execute(&sql)

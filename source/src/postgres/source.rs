@@ -10,10 +10,12 @@ use headwater_core::{
 use tokio_postgres::Client;
 use tracing::Instrument;
 
+use crate::postgres::claim::{self, claim, Claim};
 use crate::postgres::config::{BinaryMode, PostgresConfig, SnapshotMode};
 use crate::postgres::conn::{sql_connect, ConnParams};
 use crate::postgres::decode::Decoder;
 use crate::postgres::error::{PgError, PgResult};
+use crate::postgres::identity::{mark_publication, PublicationOwner};
 use crate::postgres::replication::{quote_ident, ReplicationConn, StartOptions};
 use crate::postgres::slot::{self, TableRef};
 use crate::postgres::snapshot::copy_table;
@@ -36,19 +38,18 @@ impl PostgresSource {
         }
     }
 
-    pub fn slot(&self) -> String {
-        self.config.slot_name(&self.name)
-    }
-
-    pub fn publication(&self) -> String {
-        self.config.publication_name(&self.name)
+    /// The slot this source uses: configured, recorded in its state
+    /// directory, or the default for its database.
+    pub async fn slot(&self) -> PgResult<String> {
+        let params = ConnParams::from_url(&self.config.url)?;
+        Ok(claim::slot_name(&self.name, &self.config, &params.dbname).await)
     }
 }
 
 #[async_trait]
 impl Source for PostgresSource {
     async fn run(self: Box<Self>, ctx: SourceContext) -> headwater_core::Result<()> {
-        let span = tracing::info_span!("pg_source", source = %self.name, slot = %self.slot());
+        let span = tracing::info_span!("pg_source", source = %self.name);
         let result = Box::pin(run(&self, ctx).instrument(span)).await;
         match result {
             Ok(()) | Err(PgError::Cancelled) => Ok(()),
@@ -130,42 +131,55 @@ async fn prepare(
     if level != "logical" {
         return Err(PgError::WalLevel { current: level });
     }
-    let slot_name = source.slot();
-    let publication = source.publication();
     let tables = slot::resolve_tables(&client, &config.tables).await?;
     let appender = ctx.appender.clone();
     let durable = match appender.durable_checkpoint() {
         Some(Position::Postgres(p)) => Some(p.commit_lsn),
         _ => None,
     };
-
-    let mut existing = slot::slot_info(&client, &slot_name).await?;
-    if let Some(info) = &existing {
-        slot::usable(&slot_name, info)?;
-        if config.snapshot == SnapshotMode::Initial && durable.is_none() {
-            tracing::warn!(slot = %slot_name, "the slot exists but no snapshot of this source is durable in the log: dropping the slot and starting the snapshot again");
-            slot::drop_slot(&client, &slot_name).await?;
-            existing = None;
-        }
-    }
+    let Claim {
+        identity,
+        existing,
+        publication: owner,
+        manage_publication,
+    } = claim(
+        &source.name,
+        config,
+        &client,
+        &params.dbname,
+        durable.is_some(),
+    )
+    .await?;
+    let (slot_name, publication) = (identity.slot.clone(), identity.publication.clone());
+    tracing::info!(slot = %slot_name, %publication, "replication slot and publication");
 
     // The publication must exist before the slot, so every change the slot
     // decodes can be checked against it.
-    let in_publication = slot::publication_tables(&client, &publication).await?;
     let mut added: Vec<TableRef> = Vec::new();
-    match &in_publication {
-        None => slot::create_publication(&client, &publication, &tables).await?,
-        Some(oids) => {
-            for oid in oids {
-                if !tables.iter().any(|t| t.oid == *oid) {
-                    slot::drop_from_publication(&client, &publication, *oid).await?;
+    match owner {
+        None => {
+            slot::create_publication(&client, &publication, &tables, &identity.comment()).await?
+        }
+        Some(owner) => {
+            let oids = slot::publication_tables(&client, &publication)
+                .await?
+                .unwrap_or_default();
+            let missing = tables.iter().filter(|t| !oids.contains(&t.oid));
+            if manage_publication {
+                if owner != PublicationOwner::Headwater(identity.source_id.clone()) {
+                    mark_publication(&client, &publication, &identity).await?;
+                }
+                for oid in &oids {
+                    if !tables.iter().any(|t| t.oid == *oid) {
+                        slot::drop_from_publication(&client, &publication, *oid).await?;
+                    }
+                }
+                added = missing.cloned().collect();
+            } else {
+                for table in missing {
+                    tracing::warn!(%publication, table = %table.id, "the publication was not made by Headwater, which leaves it as it is: this table's changes are not captured until it is added (`ALTER PUBLICATION {publication} ADD TABLE {}`)", table.quoted());
                 }
             }
-            added = tables
-                .iter()
-                .filter(|t| !oids.contains(&t.oid))
-                .cloned()
-                .collect();
         }
     }
 
@@ -193,6 +207,7 @@ async fn prepare(
                 )
                 .await?;
             }
+            config.resnapshot.done();
             (created.consistent_point, created.consistent_point)
         }
         Some(info) => {

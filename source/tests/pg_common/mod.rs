@@ -28,6 +28,9 @@ pub async fn connect(url: &str) -> Client {
 pub struct TestDb {
     pub name: String,
     pub client: Client,
+    /// The sources' state directory, as the daemon gives each source one
+    /// in its data directory (it records which slot the source created).
+    pub state: tempfile::TempDir,
     cleaned: bool,
 }
 
@@ -43,6 +46,7 @@ impl TestDb {
         TestDb {
             name,
             client,
+            state: tempfile::tempdir().expect("a state directory"),
             cleaned: false,
         }
     }
@@ -63,6 +67,7 @@ impl TestDb {
             PostgresConfig::new(self.url(), tables.iter().map(|t| t.to_string()).collect());
         config.slot = Some(format!("{}_slot", self.name).chars().take(63).collect());
         config.publication = Some(format!("{}_pub", self.name).chars().take(63).collect());
+        config.state_dir = Some(self.state.path().to_path_buf());
         config
     }
 
