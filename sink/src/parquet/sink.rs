@@ -178,7 +178,8 @@ impl ParquetSink {
         let (layout, row) = match prepared {
             Ok(ok) => ok,
             Err(rejected) => {
-                warn!(topic = %key.0, partition = key.1, offset, "record cannot be archived; it goes to the dead-letter topic");
+                // The sink task logs it once, with the reason, when it goes
+                // to the dead-letter topic.
                 if let Some(state) = self.partitions.get_mut(&key) {
                     state.held.push(*rejected);
                 }
