@@ -146,7 +146,9 @@ pub fn numeric(data: &[u8]) -> Result<Decimal> {
     if data.len() < 8 {
         return Err("numeric is too short".into());
     }
-    let ndigits = i16::from_be_bytes([data[0], data[1]]);
+    // Sent as int16 but read back by PostgreSQL as uint16: the largest
+    // values (131072 digits before the point) have more than 32767 groups.
+    let ndigits = u16::from_be_bytes([data[0], data[1]]);
     let weight = i16::from_be_bytes([data[2], data[3]]);
     let sign = u16::from_be_bytes([data[4], data[5]]);
     let dscale = u16::from_be_bytes([data[6], data[7]]);
@@ -157,7 +159,7 @@ pub fn numeric(data: &[u8]) -> Result<Decimal> {
         0x0000 | 0x4000 => {}
         other => return Err(format!("numeric sign {other:#x} is unknown")),
     }
-    let ndigits = usize::try_from(ndigits).map_err(|_| "numeric has a negative digit count")?;
+    let ndigits = usize::from(ndigits);
     let groups = &data[8..];
     if groups.len() != ndigits * 2 {
         return Err("numeric digit count does not match its length".into());
@@ -315,6 +317,11 @@ mod tests {
             Decimal::NegInfinity
         );
         assert!(numeric(&num(2, 0, 0, 0, &[1])).is_err());
+        // The largest numeric: 32768 groups of 9999 before the point, so
+        // its digit count does not fit an i16.
+        let groups = vec![9999i16; 32768];
+        let d = numeric(&num(i16::MIN, 32767, 0, 0, &groups)).unwrap();
+        assert_eq!(d.to_string(), "9".repeat(131_072));
     }
 
     #[test]
