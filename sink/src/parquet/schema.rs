@@ -24,6 +24,7 @@
 //! | *table columns* | see below, all nullable | the row (`_image` says which) |
 //! | `_before` | Struct of every table column, nullable | an update's before-image when the source sent one |
 //! | `_before_unchanged` | List<Utf8> | as `_unchanged`, for `_before` |
+//! | `_special` | List<Struct{image Utf8, column Utf8, value Utf8}> | stand-ins for values a column's type cannot hold as they are (see [`super::special`]); `image` is `row` (the table columns), `before` (`_before`) or `key` (`_key`). Empty for most rows. |
 //!
 //! # Value kinds
 //!
@@ -36,7 +37,7 @@
 //! | UInt64 | UInt64 | INT64 (UINT_64) → UBIGINT | 18446744073709551615 survives |
 //! | Float32 | Float32 | FLOAT → FLOAT | NaN, ±inf kept |
 //! | Float64 | Float64 | DOUBLE → DOUBLE | NaN, ±inf kept |
-//! | Decimal, precision p ≤ 38 declared | Decimal128(p, s) | DECIMAL(p, s) | exact; a value with fewer fraction digits is padded to scale s; NaN / ±Infinity, too many digits or a value that would need rounding is **rejected** (dead-letter topic) |
+//! | Decimal, precision p ≤ 38 declared | Decimal128(p, s) | DECIMAL(p, s) | exact; a value with fewer fraction digits is padded to scale s; NaN, ±Infinity, or a value with more digits than declared is NULL here and its exact text is in `_special` |
 //! | Decimal, 38 < p ≤ 76 declared | Decimal256(p, s) | FIXED_LEN_BYTE_ARRAY DECIMAL(p, s) → DOUBLE in DuckDB (its decimals stop at 38 digits) | as above; Spark, Trino and Snowflake refuse decimals over 38 digits, so `wide_decimals = "text"` stores these as exact text instead |
 //! | Decimal, undeclared (unconstrained `numeric`) or p > 76 | Utf8 | VARCHAR | the exact text (`-12.340`, `NaN`, `Infinity`); cast in SQL |
 //! | Text | Utf8 | VARCHAR | |
@@ -49,13 +50,15 @@
 //! | Timestamp | Timestamp(µs, no zone) | TIMESTAMP (µs) | ±infinity = ±i64::MAX (DuckDB's sentinels) |
 //! | TimestampTz | Timestamp(µs, "UTC") | TIMESTAMP (µs, UTC) → TIMESTAMPTZ | as above |
 //! | Interval | Struct{months Int32, days Int32, micros Int64} | STRUCT | Parquet's INTERVAL has only milliseconds, so it is not used |
-//! | Array(k) | List(k's type) | LIST | NULL elements kept; a value nested deeper than the declared kind is rejected |
+//! | Array(k) | List(k's type) | LIST | the elements in row-major order, NULL elements kept; an array of two or more dimensions or with a lower bound other than 1 has its dimensions in `_special` (so one column holds arrays of any dimensions over time) |
 //! | Enum | Utf8 | VARCHAR | the label (MySQL SET: comma-separated members) |
 //!
 //! `Null` is a NULL in its column; `Unchanged` is a NULL too **and** the
 //! column's name in `_unchanged` (or `_before_unchanged`), so the two never
 //! mix up. `Unchanged` inside an array or a key cannot be represented and
-//! the record is rejected.
+//! the record is rejected (PostgreSQL never sends one there). A value the
+//! source accepted is otherwise never rejected: see [`super::special`] and
+//! the sink's README.
 //!
 //! The `TableSchema` itself travels in the file's key-value metadata
 //! (`headwater.schema`, hex of `headwater_core::codec::encode_schema`), so a
