@@ -276,3 +276,72 @@ fn encoder_reuses_plans_across_table_versions() {
     assert_eq!(vb["payload"]["after"]["enabled"], true);
     assert_eq!(va, va2);
 }
+
+/// What the JSON value loses travels in the `headwater.special` header: an
+/// array's dimensions (the value holds its elements in row-major order),
+/// and the NaN / ±Infinity that precise mode writes as `null`, in the
+/// column, in an array's elements, in `before` and in the key.
+#[test]
+fn special_header_carries_dimensions_and_decimal_specials() {
+    use headwater_core::value::{Array, Dim};
+    let ints = ValueKind::Array(Box::new(ValueKind::Int32));
+    let nums = ValueKind::Array(Box::new(ValueKind::Decimal {
+        precision: None,
+        scale: None,
+    }));
+    let n = ValueKind::Decimal {
+        precision: Some(10),
+        scale: Some(2),
+    };
+    let schema = Arc::new(TableSchema {
+        table: TableId::new("public", "shapes"),
+        version: 1,
+        columns: vec![
+            column("id", "numeric", n.clone(), Some(0)),
+            column("a", "int4[]", ints, None),
+            column("ns", "numeric[]", nums, None),
+            column("n", "numeric(10,2)", n, None),
+        ],
+    });
+    let dims = vec![Dim { len: 2, lower: 0 }, Dim { len: 1, lower: 1 }];
+    let grid = Value::Array(Array::new(dims, vec![Value::Int32(1), Value::Int32(2)]).unwrap());
+    let nan = Value::Decimal(Decimal::NaN);
+    let list = Value::Array(Array::list(vec![
+        Value::Decimal("1.5".parse().unwrap()),
+        Value::Decimal(Decimal::NegInfinity),
+    ]));
+    let after = vec![
+        nan.clone(),
+        grid,
+        list,
+        Value::Decimal(Decimal::PosInfinity),
+    ];
+    let before = vec![nan.clone(), Value::Null, Value::Null, nan.clone()];
+    let mut e = event(Op::Update);
+    e.schema = schema.clone();
+    e.table = schema.table.clone();
+    e.key = vec![nan];
+    e.after = Some(after);
+    e.before = Some(before);
+    let mut encoder = Encoder::new(options(false, DecimalHandling::Precise));
+    encoder.encode(&e, 0);
+    let value: Json = serde_json::from_slice(encoder.value()).unwrap();
+    assert_eq!(value["after"]["a"], json!([1, 2]));
+    assert_eq!(value["after"]["n"], Json::Null);
+    let special: Json = serde_json::from_slice(encoder.special().unwrap()).unwrap();
+    assert_eq!(
+        special,
+        json!({
+            "after": {"id": "NaN", "a": "[0:1][1:1]", "ns[1]": "-Infinity", "n": "Infinity"},
+            "before": {"id": "NaN", "n": "NaN"},
+            "key": {"id": "NaN"},
+        })
+    );
+    // String mode writes the specials in the value; a plain row has no header.
+    let mut encoder = Encoder::new(options(false, DecimalHandling::String));
+    encoder.encode(&e, 0);
+    let special: Json = serde_json::from_slice(encoder.special().unwrap()).unwrap();
+    assert_eq!(special, json!({"after": {"a": "[0:1][1:1]"}}));
+    encoder.encode(&event(Op::Insert), 0);
+    assert!(encoder.special().is_none());
+}

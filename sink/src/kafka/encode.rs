@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use headwater_core::{ChangeEvent, Column, Op, Position, TableSchema, Timestamp, Value};
+use headwater_core::{ChangeEvent, Column, Decimal, Op, Position, TableSchema, Timestamp, Value};
 
 use super::config::{DecimalHandling, KafkaConfig};
 use super::json::{write_base64, write_i64, write_str, write_u64, write_value, Render};
@@ -72,7 +72,19 @@ pub struct Encoder {
     key: Vec<u8>,
     value: Vec<u8>,
     has_key: bool,
+    /// The `headwater.special` header of the last event (empty: none).
+    special: Vec<u8>,
 }
+
+/// The header that carries what the Debezium JSON value cannot: a JSON
+/// object per image (`after`, `before`, `key`) of `{name: text}`, where
+/// `name` is a column (its own value) or `column[i]` (element `i`,
+/// counted from 0, of the column's elements in row-major order). `text`
+/// is an array's dimensions as PostgreSQL's `array_dims()` prints them
+/// (`[1:2][1:2]`, `[0:1]`: the value holds the elements in row-major
+/// order), or the decimal NaN / Infinity / -Infinity that precise mode
+/// writes as `null`. Absent when there is nothing to say.
+pub const HEADER_SPECIAL: &str = "headwater.special";
 
 /// Plans kept before the cache starts over (schema versions × sources).
 const MAX_PLANS: usize = 10_000;
@@ -86,7 +98,13 @@ impl Encoder {
             key: Vec::with_capacity(256),
             value: Vec::with_capacity(4096),
             has_key: false,
+            special: Vec::new(),
         }
+    }
+
+    /// The last event's `headwater.special` header, when it needs one.
+    pub fn special(&self) -> Option<&[u8]> {
+        (!self.special.is_empty()).then_some(self.special.as_slice())
     }
 
     /// The last event's key, `None` for a keyless table, a truncate.
@@ -110,6 +128,8 @@ impl Encoder {
         } else {
             write_envelope(&mut self.value, &plan, event, now_ms, &mut self.scratch);
         }
+        let precise = self.options.decimal == DecimalHandling::Precise;
+        write_special(&mut self.special, &plan, event, precise);
     }
 
     fn plan(&mut self, event: &ChangeEvent) -> Arc<Plan> {
@@ -231,6 +251,74 @@ fn build_plan(options: &EncodeOptions, event: &ChangeEvent, connector: Connector
         source_head,
         source_names,
         schema,
+    }
+}
+
+/// The stand-in text of `value` when the JSON value loses something.
+fn stand_in(value: &Value, precise: bool) -> Option<String> {
+    match value {
+        Value::Decimal(d @ (Decimal::NaN | Decimal::PosInfinity | Decimal::NegInfinity))
+            if precise =>
+        {
+            Some(d.to_string())
+        }
+        Value::Array(a) if !a.is_list() => Some(a.dims_text()),
+        _ => None,
+    }
+}
+
+/// Fills `out` with the `headwater.special` header of `event` (see
+/// [`HEADER_SPECIAL`]), or leaves it empty.
+fn write_special(out: &mut Vec<u8>, plan: &Plan, event: &ChangeEvent, precise: bool) {
+    out.clear();
+    let columns = &plan.schema.columns;
+    let key_names: Vec<&str> = plan
+        .key_indexes
+        .iter()
+        .map(|&i| columns[i].name.as_str())
+        .collect();
+    let all_names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let images = [
+        ("after", event.after.as_deref(), all_names.as_slice()),
+        ("before", event.before.as_deref(), all_names.as_slice()),
+        ("key", Some(event.key.as_slice()), key_names.as_slice()),
+    ];
+    let mut images_written = 0;
+    for (image, row, names) in images {
+        let Some(row) = row else { continue };
+        let mut entries = 0;
+        for (name, value) in names.iter().zip(row) {
+            let mut entry = |name: &str, text: String| {
+                if entries == 0 {
+                    out.push(if images_written == 0 { b'{' } else { b',' });
+                    write_str(out, image);
+                    out.extend_from_slice(b":{");
+                } else {
+                    out.push(b',');
+                }
+                write_str(out, name);
+                out.push(b':');
+                write_str(out, &text);
+                entries += 1;
+            };
+            if let Some(text) = stand_in(value, precise) {
+                entry(name, text);
+            }
+            if let Value::Array(a) = value {
+                for (i, element) in a.elements().iter().enumerate() {
+                    if let Some(text) = stand_in(element, precise) {
+                        entry(&format!("{name}[{i}]"), text);
+                    }
+                }
+            }
+        }
+        if entries > 0 {
+            out.push(b'}');
+            images_written += 1;
+        }
+    }
+    if images_written > 0 {
+        out.push(b'}');
     }
 }
 

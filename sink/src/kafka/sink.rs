@@ -239,7 +239,13 @@ impl Sink for KafkaSink {
             self.template
                 .render(&record.topic, &record.event, &mut self.target);
             self.encoder.encode(&record.event, now);
-            let headers = headers_of(&record);
+            let mut headers = headers_of(&record);
+            if let Some(special) = self.encoder.special() {
+                headers = headers.insert(Header {
+                    key: super::encode::HEADER_SPECIAL,
+                    value: Some(special),
+                });
+            }
             let tombstone =
                 self.tombstones && record.event.op == Op::Delete && self.encoder.key().is_some();
             let ticket = self
