@@ -1,6 +1,8 @@
 //! Arbitrary bytes into the binlog row-event decoder: an error, never a
-//! panic. The first bytes choose the table layout (column types and
-//! metadata), the rest is the event body.
+//! panic. The first bytes choose the table layout (up to 200 columns:
+//! types and metadata), the rest is the event body, decoded as it is and
+//! after a valid column count and column bitmaps (so the fuzzer reaches
+//! the NULL bitmaps and values of wide tables).
 #![no_main]
 
 use headwater_source::mysql::binlog::rows::decode_rows;
@@ -18,7 +20,7 @@ const TYPES: &[u8] = &[
 
 fuzz_target!(|data: &[u8]| {
     let Some((&n, rest)) = data.split_first() else { return };
-    let n = usize::from(n % 12);
+    let n = usize::from(n % 201);
     if rest.len() < n * 3 + 1 {
         return;
     }
@@ -47,4 +49,10 @@ fuzz_target!(|data: &[u8]| {
     for kind in [RowsKind::Write, RowsKind::Update] {
         let _ = decode_rows(kind, body, &cells);
     }
+    // at most 200 columns: the count is one length-encoded byte
+    let width = cells.len();
+    let mut rows = vec![width as u8];
+    rows.extend(std::iter::repeat_n(0xff_u8, 2 * width.div_ceil(8)));
+    rows.extend_from_slice(body);
+    let _ = decode_rows(RowsKind::Update, &rows, &cells);
 });
