@@ -530,6 +530,36 @@ mod tests {
     }
 
     #[test]
+    fn binary_is_padded_with_minimal_metadata_too() {
+        // without binlog_row_metadata=FULL the table map gives no charset;
+        // information_schema's BINARY has no collation, which is `binary`
+        let table = TableId::new("d", "t");
+        let mut info = TableInfo {
+            columns: vec![
+                info_column("b", "binary", "binary(4)"),
+                info_column("c", "char", "char(4)"),
+            ],
+        };
+        let mut map = minimal_map(&[ty::STRING, ty::STRING]);
+        map.columns[0].meta = 4;
+        map.columns[1].meta = 4;
+        let mut schemas = Schemas::new(Collations::default());
+        info.columns[1].collation = Some(8); // latin1_swedish_ci
+        let state = schemas.from_map(&table, &map, Some(&info)).unwrap();
+        let decode = |cell: &Cell, bytes: &[u8]| {
+            types::decode(&mut super::super::binlog::reader::Reader::new(bytes), cell).unwrap()
+        };
+        assert_eq!(
+            decode(&state.cells[0], &[1, 0xff]),
+            headwater_core::Value::Bytes(vec![0xff, 0, 0, 0])
+        );
+        assert_eq!(
+            decode(&state.cells[1], &[1, b'a']),
+            headwater_core::Value::Text("a".into())
+        );
+    }
+
+    #[test]
     fn enum_labels() {
         assert_eq!(
             parse_labels("enum('a','b''c','d,e')").unwrap(),
