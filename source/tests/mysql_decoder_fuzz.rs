@@ -506,7 +506,7 @@ impl GenEvent {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
     /// Rows of 1–200 columns with random NULL patterns (none, some, most,
     /// all) and random column-present bitmaps, in v1 and v2 events:
