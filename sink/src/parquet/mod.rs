@@ -13,6 +13,7 @@ pub mod config;
 mod decode;
 pub mod encode;
 pub mod error;
+pub mod prepare;
 pub mod schema;
 pub mod sink;
 pub mod special;
