@@ -537,16 +537,17 @@ impl<'a> Streamer<'a> {
             Some(Some((_, state))) => state.clone(),
             Some(None) => return Ok(()),
             None => {
-                return Err(self.decode_error(
-                    code::WRITE_ROWS_V1,
-                    format!("table id {table_id}"),
-                    start,
+                return Err(MySqlError::Decode {
+                    event: rows_name(kind).into(),
+                    table: format!("table id {table_id}"),
+                    file: self.file.to_string(),
+                    offset: start,
                     integrity,
-                    DecodeError::new(
+                    source: DecodeError::new(
                         "rows event",
                         format!("table id {table_id} has no preceding table map"),
                     ),
-                ))
+                })
             }
         };
         self.tx_rows
