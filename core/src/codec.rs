@@ -724,6 +724,8 @@ pub fn decode_event(
     } else {
         None
     };
+    let (mut key, mut before, mut after) = (key, before, after);
+    upgrade_nested_arrays(&schema, &mut key, &mut before, &mut after);
     let n = r.len()?;
     let mut headers = Vec::with_capacity(n.min(64));
     for _ in 0..n {
@@ -749,6 +751,40 @@ pub fn decode_event(
         topic,
         headers,
     })
+}
+
+/// Builds before arrays kept their dimensions wrote a multi-dimensional
+/// array of a scalar column as nested lists (tag 20 inside tag 20): read
+/// them as the array they were. Arrays of arrays (an `Array(Array(_))`
+/// column) are left as they are.
+fn upgrade_nested_arrays(
+    schema: &TableSchema,
+    key: &mut [Value],
+    before: &mut Option<Vec<Value>>,
+    after: &mut Option<Vec<Value>>,
+) {
+    let scalar_array = |kind: &ValueKind| matches!(kind, ValueKind::Array(inner) if !matches!(**inner, ValueKind::Array(_)));
+    let upgrade = |v: &mut Value| {
+        if let Value::Array(a) = v {
+            if a.is_list() && a.elements().iter().any(|e| matches!(e, Value::Array(_))) {
+                *a = std::mem::replace(a, Array::list(Vec::new())).from_nested_lists();
+            }
+        }
+    };
+    for row in [before.as_mut(), after.as_mut()].into_iter().flatten() {
+        for (c, v) in schema.columns.iter().zip(row.iter_mut()) {
+            if scalar_array(&c.kind) {
+                upgrade(v);
+            }
+        }
+    }
+    for c in &schema.columns {
+        if let (Some(p), true) = (c.key_position, scalar_array(&c.kind)) {
+            if let Some(v) = key.get_mut(usize::from(p)) {
+                upgrade(v);
+            }
+        }
+    }
 }
 
 pub fn decode_schema(bytes: &[u8]) -> Result<TableSchema> {

@@ -242,6 +242,43 @@ impl Array {
     }
 }
 
+impl Array {
+    /// An array of nested lists of equal lengths (`{{1,2},{3,4}}` as
+    /// builds before dimensions were kept wrote a multi-dimensional
+    /// array) as one array of those dimensions; anything else unchanged.
+    pub fn from_nested_lists(self) -> Array {
+        let mut dims = Vec::new();
+        let mut level: Vec<&Value> = self.elements.iter().collect();
+        let mut len = self.elements.len();
+        loop {
+            let Ok(n) = u32::try_from(len) else {
+                return self;
+            };
+            dims.push(Dim { len: n, lower: 1 });
+            let lists: Option<Vec<&Array>> = level
+                .iter()
+                .map(|v| match v {
+                    Value::Array(a) if a.is_list() && !a.is_empty() => Some(a),
+                    _ => None,
+                })
+                .collect();
+            let Some(lists) = lists.filter(|l| !l.is_empty()) else {
+                break;
+            };
+            len = lists[0].elements.len();
+            if lists.iter().any(|a| a.elements.len() != len) || dims.len() >= MAX_ARRAY_DIMS {
+                return self;
+            }
+            level = lists.iter().flat_map(|a| a.elements.iter()).collect();
+        }
+        if dims.len() < 2 || !self.is_list() {
+            return self;
+        }
+        let elements = level.into_iter().cloned().collect();
+        Array::new(dims, elements).unwrap_or(self)
+    }
+}
+
 fn dims_text(dims: &[Dim]) -> String {
     let mut out = String::new();
     for d in dims {
@@ -360,6 +397,24 @@ mod tests {
         )
         .is_err());
         assert!(parse_dims("[2:1]").is_err());
+        // Nested lists from builds before dimensions were kept.
+        let nested = |rows: Vec<Vec<i32>>| {
+            Array::list(
+                rows.into_iter()
+                    .map(|r| Value::Array(Array::list(r.into_iter().map(Value::Int32).collect())))
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            nested(vec![vec![1, 2], vec![3, 4]]).from_nested_lists(),
+            two
+        );
+        let jagged = nested(vec![vec![1, 2], vec![3]]);
+        assert_eq!(jagged.clone().from_nested_lists(), jagged);
+        assert_eq!(
+            Array::list(ints(3)).from_nested_lists(),
+            Array::list(ints(3))
+        );
     }
 
     #[test]

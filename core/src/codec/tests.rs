@@ -29,7 +29,10 @@ fn schema() -> Arc<TableSchema> {
             Column {
                 name: "tags".into(),
                 type_name: "_text".into(),
-                kind: ValueKind::Array(Box::new(ValueKind::Text)),
+                // Arrays of arrays: random values of any nesting read back
+                // as written (a scalar array column reads nested lists from
+                // older builds as dimensions, see the test below).
+                kind: ValueKind::Array(Box::new(ValueKind::Array(Box::new(ValueKind::Text)))),
                 nullable: true,
                 key_position: None,
             },
@@ -348,4 +351,42 @@ fn shaped_arrays_round_trip_and_bad_shapes_are_refused() {
         what: "test",
     };
     assert!(r.row(0).is_err());
+}
+
+/// A two-dimensional array written by a build before dimensions were kept
+/// (nested lists, tag 20 in tag 20) reads as the 2 × 2 array it was, in a
+/// scalar array column.
+#[test]
+fn nested_lists_of_older_builds_read_as_dimensions() {
+    let mut s = (*schema()).clone();
+    s.columns[2].kind = ValueKind::Array(Box::new(ValueKind::Text));
+    let schema = Arc::new(s);
+    let t = |x: &str| Value::Text(x.into());
+    let nested = Value::Array(Array::list(vec![
+        Value::Array(Array::list(vec![t("a"), t("b")])),
+        Value::Array(Array::list(vec![t("c"), Value::Null])),
+    ]));
+    let event = ChangeEvent {
+        source: "shop".into(),
+        table: schema.table.clone(),
+        op: Op::Insert,
+        key: vec![Value::Int64(1)],
+        before: None,
+        after: Some(vec![Value::Int64(1), Value::Null, nested]),
+        position: Position::Postgres(PgPosition {
+            commit_lsn: Lsn(9),
+            lsn: Lsn(8),
+        }),
+        commit_ts: None,
+        tx_id: None,
+        schema: schema.clone(),
+        topic: None,
+        headers: vec![],
+    };
+    let mut bytes = Vec::new();
+    encode_event(&event, &mut bytes);
+    let back = decode_event(&bytes, |_| Ok(schema.clone())).unwrap();
+    let dims = vec![Dim { len: 2, lower: 1 }, Dim { len: 2, lower: 1 }];
+    let grid = Array::new(dims, vec![t("a"), t("b"), t("c"), Value::Null]).unwrap();
+    assert_eq!(back.after.unwrap()[2], Value::Array(grid));
 }
