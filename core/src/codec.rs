@@ -22,6 +22,9 @@
 //! (var length, i32 lower bound)* | row of elements`. A plain list keeps
 //! tag 20 (`20 | row of elements`), so every record written before reads
 //! the same, and a key holding an array keeps its bytes (and partition).
+//! Builds before tag 22 wrote a multi-dimensional array as nested lists;
+//! [`decode_event`] reads those, in a column whose kind is an array of
+//! scalars, as the array of those dimensions.
 
 use std::sync::Arc;
 

@@ -9,7 +9,11 @@
 //! `timestamptz` as an ISO-8601 UTC string (`ZonedTimestamp`); `timetz` as
 //! `HH:MM:SS[.ffffff]Z` (`ZonedTime`); `interval` as µs (`MicroDuration`,
 //! a month counted as 30.4375 days); json, uuid, enum as strings; bytes as
-//! base64; an unchanged TOAST value as `__debezium_unavailable_value`.
+//! base64; an unchanged TOAST value as `__debezium_unavailable_value`;
+//! arrays as the list of their elements in row-major order. What this
+//! loses (an array's dimensions, NaN / ±Infinity written as `null` in
+//! precise mode) travels in the `headwater.special` header
+//! ([`super::encode::HEADER_SPECIAL`]).
 
 use serde::Serializer as _;
 
@@ -176,7 +180,8 @@ fn write_decimal(out: &mut Vec<u8>, d: &Decimal, render: Render, scratch: &mut V
                 write_base64(out, scratch);
             }
         }
-        // Debezium has no precise form for NaN / ±Infinity.
+        // Debezium has no precise form for NaN / ±Infinity: `null`, and
+        // the value in the `headwater.special` header.
         (DecimalHandling::Precise, _) => out.extend_from_slice(b"null"),
         (DecimalHandling::String, d) => {
             out.push(b'"');
