@@ -308,6 +308,15 @@ async fn every_postgres_value_is_archived_and_rebuilds_the_table() {
             .join("\n")
     );
     assert!(!log.contains("record rejected"), "{log}");
+    let topics: Vec<String> = std::fs::read_dir(dir.join("data/log/topics"))
+        .expect("the daemon's log topics")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(topics.iter().any(|t| t == "bin.public.vals_f"), "{topics:?}");
+    assert!(
+        !topics.iter().any(|t| t.starts_with("_dlq.")),
+        "a dead-letter topic exists: {topics:?}"
+    );
     for table in TABLES {
         let want = table_state(&client, table).await;
         assert_eq!(want.len(), 5, "{table}: rows left after the deletes");
