@@ -312,7 +312,10 @@ async fn every_postgres_value_is_archived_and_rebuilds_the_table() {
         .expect("the daemon's log topics")
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(topics.iter().any(|t| t == "bin.public.vals_f"), "{topics:?}");
+    assert!(
+        topics.iter().any(|t| t == "bin.public.vals_f"),
+        "{topics:?}"
+    );
     assert!(
         !topics.iter().any(|t| t.starts_with("_dlq.")),
         "a dead-letter topic exists: {topics:?}"
