@@ -8,9 +8,13 @@ use serde::{Deserialize, Serialize};
 use crate::position::Position;
 use crate::schema::{TableId, TableSchema};
 use crate::time::Timestamp;
+use crate::topic::default_topic;
 use crate::value::Value;
 
+/// In configuration (the `filter` transform's `ops`) by lower-case name:
+/// `read`, `insert`, `update`, `delete`, `truncate`, `message`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Op {
     /// A row read by the initial snapshot.
     Read,
@@ -78,9 +82,4 @@ impl ChangeEvent {
             None => default_topic(&self.source, &self.table),
         }
     }
-}
-
-/// `{source}.{namespace}.{table}`, Debezium's naming.
-pub fn default_topic(source: &str, table: &TableId) -> String {
-    format!("{source}.{}.{}", table.namespace, table.name)
 }

@@ -19,6 +19,7 @@ pub mod secret;
 pub mod sink;
 pub mod source;
 pub mod time;
+pub mod topic;
 pub mod transform;
 pub mod value;
 
@@ -33,5 +34,6 @@ pub use secret::{Secret, SecretUrl};
 pub use sink::{DurableThrough, Progress, Rejected, Sink, SinkRecord};
 pub use source::{Appender, Durable, EventBatch, Finding, Severity, Source, SourceContext};
 pub use time::{Date, Interval, Time, TimeTz, Timestamp};
+pub use topic::TopicTemplate;
 pub use transform::Transform;
 pub use value::Value;

@@ -1,6 +1,24 @@
-//! The target topic template: `{source}.{namespace}.{table}` by default.
+//! Topic templates — `{source}.{namespace}.{table}` by default — the one
+//! implementation behind the log's default topic names, the `route`
+//! transform and the Kafka sink's `topic`.
 
-use headwater_core::ChangeEvent;
+use std::sync::LazyLock;
+
+use crate::event::ChangeEvent;
+use crate::schema::TableId;
+
+/// Debezium's naming, the default topic of every change event.
+pub const DEFAULT_TEMPLATE: &str = "{source}.{namespace}.{table}";
+
+static DEFAULT: LazyLock<TopicTemplate> = LazyLock::new(|| TopicTemplate {
+    parts: vec![
+        Part::Source,
+        Part::Literal(".".into()),
+        Part::Namespace,
+        Part::Literal(".".into()),
+        Part::Table,
+    ],
+});
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Part {
@@ -47,7 +65,7 @@ impl TopicTemplate {
             parts.push(Part::Literal(rest.to_owned()));
         }
         if parts.is_empty() {
-            return Err("is empty; the default is \"{source}.{namespace}.{table}\"".into());
+            return Err(format!("is empty; the default is \"{DEFAULT_TEMPLATE}\""));
         }
         Ok(TopicTemplate { parts })
     }
@@ -60,19 +78,37 @@ impl TopicTemplate {
         }
     }
 
+    /// Whether it names `{topic}`, the log topic a sink reads, which is not
+    /// known before the event is in the log (in a transform).
+    pub fn uses_log_topic(&self) -> bool {
+        self.parts.contains(&Part::LogTopic)
+    }
+
     /// Writes the topic of `event` (read from `log_topic`) into `out`.
     pub fn render(&self, log_topic: &str, event: &ChangeEvent, out: &mut String) {
+        self.render_parts(&event.source, &event.table, log_topic, out);
+    }
+
+    fn render_parts(&self, source: &str, table: &TableId, log_topic: &str, out: &mut String) {
         out.clear();
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
-                Part::Source => out.push_str(&event.source),
-                Part::Namespace => out.push_str(&event.table.namespace),
-                Part::Table => out.push_str(&event.table.name),
+                Part::Source => out.push_str(source),
+                Part::Namespace => out.push_str(&table.namespace),
+                Part::Table => out.push_str(&table.name),
                 Part::LogTopic => out.push_str(log_topic),
             }
         }
     }
+}
+
+/// [`DEFAULT_TEMPLATE`] for `source` and `table`.
+pub fn default_topic(source: &str, table: &TableId) -> String {
+    let mut out =
+        String::with_capacity(source.len() + table.namespace.len() + table.name.len() + 2);
+    DEFAULT.render_parts(source, table, "", &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -89,5 +125,17 @@ mod tests {
         assert!(TopicTemplate::parse("x.{tabel}").is_err());
         assert!(TopicTemplate::parse("x.{table").is_err());
         assert!(TopicTemplate::parse("").is_err());
+        assert!(TopicTemplate::parse("{topic}.copy")
+            .unwrap()
+            .uses_log_topic());
+    }
+
+    #[test]
+    fn the_default_is_the_default_template() {
+        assert_eq!(TopicTemplate::parse(DEFAULT_TEMPLATE).unwrap(), *DEFAULT);
+        assert_eq!(
+            default_topic("shop", &TableId::new("public", "orders")),
+            "shop.public.orders"
+        );
     }
 }

@@ -5,9 +5,9 @@ use headwater_core::{ChangeEvent, Result, Transform};
 use crate::columns::{ColumnOp, Columns};
 use crate::config::TransformConfig;
 use crate::error::TransformError;
-use crate::filter::{parse_op, Filter};
+use crate::filter::Filter;
 use crate::mask::Mask;
-use crate::route::Route;
+use crate::route::{route_template, Route};
 use crate::tables::TableMatcher;
 
 #[derive(Default)]
@@ -52,23 +52,11 @@ fn build_step(
             tables,
             ops,
             conditions,
-        } => {
-            let ops = ops
-                .iter()
-                .map(|op| {
-                    parse_op(op).ok_or_else(|| TransformError::Invalid {
-                        index,
-                        kind: "filter",
-                        message: format!("`{op}` is not an operation"),
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-            Box::new(Filter::new(
-                TableMatcher::new(tables),
-                ops,
-                conditions.clone(),
-            ))
-        }
+        } => Box::new(Filter::new(
+            TableMatcher::new(tables),
+            ops.clone(),
+            conditions.clone(),
+        )),
         TransformConfig::Select { tables, columns } => Box::new(Columns::new(
             TableMatcher::new(tables),
             ColumnOp::Keep(columns.clone()),
@@ -95,7 +83,12 @@ fn build_step(
                 .unwrap_or_default(),
         )),
         TransformConfig::Route { tables, topic } => {
-            Box::new(Route::new(TableMatcher::new(tables), topic.clone()))
+            let template = route_template(topic).map_err(|message| TransformError::Invalid {
+                index,
+                kind: "route",
+                message,
+            })?;
+            Box::new(Route::new(TableMatcher::new(tables), template))
         }
     })
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use headwater_core::config::Problems;
-use headwater_core::Secret;
+use headwater_core::{Op, Secret};
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
@@ -16,7 +16,7 @@ pub enum TransformConfig {
         tables: Vec<String>,
         /// `insert`, `update`, `delete`, `read`, `truncate`, `message`.
         #[serde(default)]
-        ops: Vec<String>,
+        ops: Vec<Op>,
         /// Column conditions on the row after the change (before, for deletes).
         #[serde(default, rename = "where")]
         conditions: Vec<Condition>,
@@ -116,8 +116,6 @@ pub mod toml_value {
     }
 }
 
-const OPS: [&str; 6] = ["insert", "update", "delete", "read", "truncate", "message"];
-
 impl TransformConfig {
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -134,17 +132,7 @@ impl TransformConfig {
     pub fn validate(&self, index: usize, problems: &mut Problems) {
         let key = format!("transforms[{index}]");
         match self {
-            TransformConfig::Filter {
-                ops, conditions, ..
-            } => {
-                for op in ops {
-                    if !OPS.contains(&op.as_str()) {
-                        problems.add(
-                            format!("{key}.ops"),
-                            format!("`{op}` is not one of {}", OPS.join(", ")),
-                        );
-                    }
-                }
+            TransformConfig::Filter { conditions, .. } => {
                 for (i, c) in conditions.iter().enumerate() {
                     let needs_value = !matches!(c.op, CompareOp::IsNull | CompareOp::IsNotNull);
                     if needs_value != c.value.is_some() {
@@ -186,26 +174,8 @@ impl TransformConfig {
                 }
             }
             TransformConfig::Route { topic, .. } => {
-                if topic.is_empty() {
-                    problems.add(format!("{key}.topic"), "is empty");
-                }
-                let mut rest = topic.as_str();
-                while let Some(open) = rest.find('{') {
-                    let Some(close) = rest[open..].find('}') else {
-                        problems.add(
-                            format!("{key}.topic"),
-                            format!("`{topic}` has an unclosed `{{`"),
-                        );
-                        break;
-                    };
-                    let name = &rest[open + 1..open + close];
-                    if !["source", "namespace", "table"].contains(&name) {
-                        problems.add(
-                            format!("{key}.topic"),
-                            format!("`{{{name}}}` is not a placeholder; use {{source}}, {{namespace}}, {{table}}"),
-                        );
-                    }
-                    rest = &rest[open + close + 1..];
+                if let Err(message) = crate::route::route_template(topic) {
+                    problems.add(format!("{key}.topic"), message);
                 }
             }
         }

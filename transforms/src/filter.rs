@@ -15,18 +15,6 @@ pub struct Filter {
     conditions: Vec<Condition>,
 }
 
-pub fn parse_op(name: &str) -> Option<Op> {
-    Some(match name {
-        "insert" => Op::Insert,
-        "update" => Op::Update,
-        "delete" => Op::Delete,
-        "read" => Op::Read,
-        "truncate" => Op::Truncate,
-        "message" => Op::Message,
-        _ => return None,
-    })
-}
-
 impl Filter {
     pub fn new(tables: TableMatcher, ops: Vec<Op>, conditions: Vec<Condition>) -> Self {
         Filter {

@@ -257,8 +257,11 @@ fn validate_reports_each_problem() {
         type = "route"
         topic = "{nope}.x"
         [[transforms]]
+        type = "route"
+        topic = "{topic}.copy"
+        [[transforms]]
         type = "filter"
-        ops = ["upsert"]
+        ops = ["insert"]
         where = [{ column = "a", op = "==" }]
         "#,
     )
@@ -269,4 +272,25 @@ fn validate_reports_each_problem() {
     }
     let text: Vec<_> = problems.iter().collect();
     assert_eq!(text.len(), 5, "{text:#?}");
+    assert!(
+        text.iter()
+            .any(|p| p.contains("`{topic}.copy` uses `{topic}`")),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn an_unknown_filter_op_is_refused_with_the_known_ones() {
+    let error = toml::from_str::<TransformConfig>(
+        r#"
+        type = "filter"
+        ops = ["upsert"]
+        "#,
+    )
+    .expect_err("upsert is not an operation")
+    .to_string();
+    assert!(
+        error.contains("upsert") && error.contains("`insert`"),
+        "{error}"
+    );
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer};
 
 use headwater_core::config::{HumanDuration, Problems};
 
-use super::topic::TopicTemplate;
+use headwater_core::TopicTemplate;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -170,7 +170,7 @@ const RESERVED: [&str; 5] = [
 ];
 
 fn default_topic_template() -> String {
-    "{source}.{namespace}.{table}".into()
+    headwater_core::topic::DEFAULT_TEMPLATE.into()
 }
 const fn default_true() -> bool {
     true

@@ -18,7 +18,6 @@ pub mod schema;
 pub mod sink;
 #[doc(hidden)]
 pub mod testing;
-pub mod topic;
 
 pub use config::KafkaConfig;
 pub use encode::{EncodeOptions, Encoder};

@@ -33,7 +33,7 @@ use super::config::KafkaConfig;
 use super::delivery::{Shared, Ticket};
 use super::encode::{EncodeOptions, Encoder};
 use super::error::{classify, Failure, KafkaSinkError};
-use super::topic::TopicTemplate;
+use headwater_core::TopicTemplate;
 
 /// Header names the sink adds to every message.
 pub const HEADER_TOPIC: &str = "headwater.topic";
