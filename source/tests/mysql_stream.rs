@@ -1,11 +1,13 @@
 //! The MySQL source against a real MariaDB (dev/services.sh): streaming,
-//! before/after images, DDL mid-stream, resume, rotation, purged binlogs.
+//! before/after images, DDL mid-stream, resume, rotation, purged binlogs,
+//! a checkpoint's server.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use headwater_core::error::{Classify, ErrorKind};
 use headwater_core::{ChangeEvent, Op, Position, Source, SourceContext, Value, ValueKind};
+use headwater_source::mysql::server_identity::{ServerFile, ServerIdentity};
 use headwater_source::mysql::{MySqlConfig, MySqlSource, ResumeBy};
 use testkit::mysql::{unique_server_id, MySqlDb};
 use testkit::{mysql_url, MemoryAppender};
@@ -313,6 +315,54 @@ async fn mysql_purged_binlog_is_a_clear_operator_error() {
     assert!(
         text.contains("snapshot") && text.contains("mysql-bin.999999:4"),
         "{text}"
+    );
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn mysql_a_binlog_position_is_not_resumed_on_another_server() {
+    let mut db = MySqlDb::create("hw_my_moved").await;
+    db.exec("CREATE TABLE t (id INT PRIMARY KEY)").await;
+    let state = tempfile::tempdir().expect("state dir");
+    let server_file = ServerFile::new(state.path());
+    let appender = MemoryAppender::new();
+    let mut cfg = config(&db.name);
+    cfg.state_dir = Some(state.path().to_owned());
+    let source = start(cfg.clone(), appender.clone());
+    wait_checkpoint(&appender).await;
+    source.stop().await;
+    let this_server = server_file
+        .load()
+        .await
+        .expect("readable")
+        .expect("the snapshot records its server");
+
+    // As far as the checkpoint knows, `url` now reaches another server.
+    let elsewhere = ServerIdentity {
+        server: "server_id=77 binlog=/elsewhere/mysql-bin".into(),
+    };
+    server_file.save(&elsewhere).await.expect("write");
+    cfg.resume_by = ResumeBy::Position;
+    let result = tokio::time::timeout(DEADLINE, start(cfg.clone(), appender.clone()).task)
+        .await
+        .expect("fails promptly")
+        .expect("no panic");
+    let err = result.expect_err("a position is not resumed on another server");
+    assert_eq!(err.kind(), ErrorKind::WaitForOperator);
+    let text = err.to_string();
+    for part in [&elsewhere.server, &this_server.server, "resume_by"] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+
+    // By GTID set the move is a failover: it goes on, recording the server.
+    cfg.resume_by = ResumeBy::Gtid;
+    let source = start(cfg, appender.clone());
+    db.exec("INSERT INTO t VALUES (1)").await;
+    appender.wait_for(1, DEADLINE).await;
+    source.stop().await;
+    assert_eq!(
+        server_file.load().await.expect("readable"),
+        Some(this_server)
     );
     db.drop_db().await;
 }

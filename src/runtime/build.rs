@@ -25,6 +25,8 @@ pub fn build_source(name: &str, config: &SourceConfig, data_dir: &Path) -> Resul
             let mut c = c.clone();
             c.spill_dir
                 .get_or_insert_with(|| data_dir.join("spill").join(name));
+            c.state_dir
+                .get_or_insert_with(|| data_dir.join("sources").join(name));
             Box::new(MySqlSource::new(c))
         }
     })

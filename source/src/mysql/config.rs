@@ -52,6 +52,10 @@ pub struct MySqlConfig {
     pub transaction_buffer: ByteSize,
     /// Where large transactions spill; default the system temp directory.
     pub spill_dir: Option<std::path::PathBuf>,
+    /// Where the source records the server its checkpoint belongs to. The
+    /// daemon sets it to a directory of its data directory; without one,
+    /// a binlog position is resumed on whatever server `url` reaches.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// How the snapshot pins the binlog position its rows correspond to
@@ -130,6 +134,7 @@ impl MySqlConfig {
             snapshot_lock_timeout: default_snapshot_lock_timeout(),
             transaction_buffer: default_transaction_buffer(),
             spill_dir: None,
+            state_dir: None,
         }
     }
 

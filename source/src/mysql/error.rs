@@ -84,6 +84,18 @@ pub enum MySqlError {
     #[error("shutting down")]
     Shutdown,
 
+    #[error("the source's state file {path}: {reason}; check the data directory's permissions and free space")]
+    State { path: String, reason: String },
+
+    #[error("the checkpoint {position} is a binlog position on server `{recorded}`, but {url} is server `{found}`, where that position means nothing. Point url back at `{recorded}`; or resume by GTID (resume_by = \"gtid\", with GTIDs in the binlog) across a failover; or start afresh with a new snapshot by renaming the source (or removing {state_file} and the source's topics)")]
+    ServerMoved {
+        position: String,
+        recorded: String,
+        found: String,
+        url: String,
+        state_file: String,
+    },
+
     #[error("{op} {path} (a transaction larger than transaction_buffer): {source}; check spill_dir's free space and permissions")]
     Spill {
         op: &'static str,
@@ -151,7 +163,9 @@ impl Classify for MySqlError {
             MySqlError::Stalled { .. } | MySqlError::Checksum { .. } => ErrorKind::Retry,
             MySqlError::PurgedBinlog { .. }
             | MySqlError::Schema { .. }
-            | MySqlError::Prerequisite { .. } => ErrorKind::WaitForOperator,
+            | MySqlError::Prerequisite { .. }
+            | MySqlError::State { .. }
+            | MySqlError::ServerMoved { .. } => ErrorKind::WaitForOperator,
             MySqlError::Decode { .. } | MySqlError::Config(_) | MySqlError::Shutdown => {
                 ErrorKind::Stop
             }

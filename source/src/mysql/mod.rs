@@ -4,6 +4,7 @@
 //! [`binlog`] (event bodies: format description, table map, rows v1/v2,
 //! query, xid, rotate, GTIDs, annotate, heartbeat; binary JSON); [`types`]
 //! (column values); [`schema`] (table schemas in force, information_schema);
+//! [`server_identity`] (which server a checkpoint belongs to);
 //! [`ddl`]; [`txbuf`] (the open transaction, spilled past a limit);
 //! [`gtid`] (executed GTID sets); [`snapshot_start`] (the
 //! consistent start: locking modes); [`snapshot`]; [`stream`] (the
@@ -19,6 +20,7 @@ pub mod error;
 pub mod gtid;
 pub mod lag;
 pub mod schema;
+pub mod server_identity;
 pub mod snapshot;
 pub mod snapshot_start;
 pub mod source;

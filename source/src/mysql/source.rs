@@ -9,11 +9,12 @@ use headwater_core::error::{Classify, ErrorKind};
 use headwater_core::{Finding, MySqlPosition, Position, Source, SourceContext};
 use tracing::{info, warn, Instrument};
 
-use super::config::{MySqlConfig, SnapshotMode};
+use super::config::{MySqlConfig, ResumeBy, SnapshotMode};
 use super::conn::Sql;
 use super::error::{MySqlError, Result};
 use super::gtid::{Gtids, MariaDbGtids, MySqlGtids};
 use super::schema::{Collations, Schemas};
+use super::server_identity::{verdict, ServerFile, ServerIdentity, Verdict};
 use super::snapshot::snapshot;
 use super::snapshot_start::current_position;
 use super::stream::{Start, Streamer};
@@ -78,10 +79,15 @@ impl MySqlSource {
         resume: &mut Option<MySqlPosition>,
     ) -> Result<()> {
         let mut sql = Sql::connect(&self.config.url).await?;
+        let server = ServerIdentity::of(&mut sql).await?;
         let collations = Collations::load(&mut sql).await?;
         let mut schemas = Schemas::new(collations);
         let start = match resume.clone() {
-            Some(position) => start_from_checkpoint(&position, sql.mariadb),
+            Some(position) => {
+                let start = start_from_checkpoint(&position, sql.mariadb);
+                self.claim_server(&ctx.name, &server, &start).await?;
+                start
+            }
             None => match self.config.snapshot {
                 SnapshotMode::Initial => {
                     let start = snapshot(&self.config, ctx, &mut schemas).await?;
@@ -91,6 +97,11 @@ impl MySqlSource {
                 SnapshotMode::Never => current_position(&mut sql).await?,
             },
         };
+        if let Some(file) = self.server_file() {
+            if file.load().await?.as_ref() != Some(&server) {
+                file.save(&server).await?;
+            }
+        }
         let mut streamer = Streamer::new(
             &self.config,
             ctx,
@@ -104,6 +115,45 @@ impl MySqlSource {
             *resume = Some(appended);
         }
         result
+    }
+}
+
+impl MySqlSource {
+    fn server_file(&self) -> Option<ServerFile> {
+        self.config.state_dir.as_deref().map(ServerFile::new)
+    }
+
+    /// Refuses to resume a binlog position on a server other than the one
+    /// it was taken on (see [`super::server_identity`]).
+    async fn claim_server(
+        &self,
+        source: &str,
+        found: &ServerIdentity,
+        start: &Start,
+    ) -> Result<()> {
+        let Some(file) = self.server_file() else {
+            return Ok(());
+        };
+        let recorded = file.load().await?;
+        let by_gtid = self.config.resume_by == ResumeBy::Gtid
+            && start
+                .gtids
+                .as_ref()
+                .is_some_and(|g| !g.to_text().is_empty());
+        match verdict(recorded.as_ref(), found, by_gtid) {
+            Verdict::Same => Ok(()),
+            Verdict::FailedOver => {
+                info!(%source, from = %recorded.map(|r| r.server).unwrap_or_default(), to = %found, "mysql: the server changed; resuming by GTID set");
+                Ok(())
+            }
+            Verdict::Moved => Err(MySqlError::ServerMoved {
+                position: format!("{}:{}", start.position.file, start.position.offset),
+                recorded: recorded.map(|r| r.server).unwrap_or_default(),
+                found: found.server.clone(),
+                url: self.config.url.to_string(),
+                state_file: file.path().display().to_string(),
+            }),
+        }
     }
 }
 

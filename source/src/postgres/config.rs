@@ -230,7 +230,7 @@ mod tests {
         assert_eq!(config.slot_name("Shop-EU", "eu"), "headwater_eu_shop_eu");
         assert_eq!(config.legacy_slot_name("Shop-EU"), "headwater_shop_eu");
         assert_eq!(config.publication_name("shop"), "headwater_shop");
-        let long = "a_database_name_long_enough_to_need_cutting_x";
+        let long = "a_database_name_long_enough_to_need_cutting_it_short";
         let a = config.slot_name("shop_1", long);
         let b = config.slot_name("shop_2", long);
         assert_eq!(a.len(), 63);
