@@ -79,7 +79,11 @@ pub struct PgPosition {
 /// A change in a MySQL/MariaDB binlog: the file and the offset of the event,
 /// the GTID set executed up to and including its transaction when the
 /// server has GTIDs on, and the change's place in its transaction.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Equality, order and hash are by place in the binlog (file, offset,
+/// index), not the GTID set, which only annotates that place: two
+/// positions that compare `Equal` are `==`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MySqlPosition {
     /// Shared (`Arc`): every change of a binlog file carries it.
     pub file: Arc<str>,
@@ -108,6 +112,22 @@ impl Ord for MySqlPosition {
             .cmp(&other.file_sequence())
             .then(self.offset.cmp(&other.offset))
             .then(self.tx_index.cmp(&other.tx_index))
+    }
+}
+
+impl PartialEq for MySqlPosition {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for MySqlPosition {}
+
+impl std::hash::Hash for MySqlPosition {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.file.hash(state);
+        self.offset.hash(state);
+        self.tx_index.hash(state);
     }
 }
 
@@ -186,6 +206,29 @@ impl FromStr for Position {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysql_positions_equal_in_order_are_equal() {
+        let at = |gtid: Option<&str>| MySqlPosition {
+            file: "mysql-bin.000003".into(),
+            offset: 4711,
+            gtid_set: gtid.map(Into::into),
+            tx_index: 2,
+        };
+        let (with, without) = (at(Some("0-1-42")), at(None));
+        assert_eq!(with.cmp(&without), Ordering::Equal);
+        assert_eq!(with, without);
+        use std::hash::{BuildHasher, RandomState};
+        let state = RandomState::new();
+        assert_eq!(state.hash_one(&with), state.hash_one(&without));
+        assert_ne!(
+            with,
+            MySqlPosition {
+                tx_index: 3,
+                ..at(None)
+            }
+        );
+    }
 
     #[test]
     fn lsn_text() {
