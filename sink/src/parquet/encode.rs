@@ -536,7 +536,11 @@ fn write_position_order(position: &Position, out: &mut dyn fmt::Write) -> fmt::R
                 .rsplit_once('.')
                 .and_then(|(_, n)| n.parse().ok())
                 .unwrap_or(0);
-            write!(out, "my:{file_number:020}:{:020}", p.offset)
+            write!(
+                out,
+                "my:{file_number:020}:{:020}:{:020}",
+                p.offset, p.tx_index
+            )
         }
     }
 }
@@ -581,6 +585,16 @@ mod tests {
             "mysql-bin.000010:4",
             "mysql-bin.1000000:4",
         ];
+        // The rows of one multi-row binlog event share file and offset.
+        let row = |tx_index| {
+            Position::MySql(headwater_core::MySqlPosition {
+                file: "mysql-bin.000010".into(),
+                offset: 4,
+                gtid_set: None,
+                tx_index,
+            })
+        };
+        let one_event: Vec<Position> = (0..3).map(row).collect();
         for texts in [&pg[..], &my[..]] {
             let positions: Vec<Position> = texts.iter().map(|t| t.parse().unwrap()).collect();
             for pair in positions.windows(2) {
@@ -590,6 +604,13 @@ mod tests {
                     "{pair:?}"
                 );
             }
+        }
+        for pair in one_event.windows(2) {
+            assert!(pair[0] < pair[1]);
+            assert!(
+                position_order(&pair[0]) < position_order(&pair[1]),
+                "{pair:?}"
+            );
         }
     }
 }

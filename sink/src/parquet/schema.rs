@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `_op` | Utf8 | Debezium's code: `r` snapshot read, `c` insert, `u` update, `d` delete, `t` truncate, `m` message |
 //! | `_position` | Utf8 | the source position's text form (`0/16B3748@0/16B3700`, `mysql-bin.000003:4711#gtid`) |
-//! | `_position_order` | Utf8 | the position as fixed-width text that sorts in source order (`ORDER BY _position_order` replays a source's changes in commit order): PostgreSQL `pg:{commit LSN}:{LSN}` as 16 hex digits each, MySQL `my:{binlog file number}:{offset}` as 20 decimal digits each |
+//! | `_position_order` | Utf8 | the position as fixed-width text that sorts in source order (`ORDER BY _position_order` replays a source's changes in commit order): PostgreSQL `pg:{commit LSN}:{LSN}` as 16 hex digits each, MySQL `my:{binlog file number}:{offset}:{index in the transaction}` as 20 decimal digits each (archives from before the index was added lack the last part, which sorts them right before it) |
 //! | `_commit_ts` | Timestamp(µs, UTC), nullable | commit time in the source |
 //! | `_offset` | Int64 | offset in the log partition (order of changes within a partition, so per key) |
 //! | `_partition` | Int64 | the log partition |
