@@ -73,6 +73,9 @@ pub enum LogError {
     #[error("the log stopped accepting appends after a write or fsync failed ({reason}); fix the cause and restart headwater, which recovers the log from disk")]
     Poisoned { reason: String },
 
+    #[error("the log in {dir} is in use by another process ({holder}): stop it first, or give this one another data_dir")]
+    Locked { dir: PathBuf, holder: String },
+
     #[error("invalid log configuration: {problems}")]
     Config { problems: String },
 
@@ -113,7 +116,8 @@ impl Classify for LogError {
             LogError::Corrupt { .. }
             | LogError::PartitionCountMismatch { .. }
             | LogError::TopicMeta { .. }
-            | LogError::Offsets { .. } => ErrorKind::WaitForOperator,
+            | LogError::Offsets { .. }
+            | LogError::Locked { .. } => ErrorKind::WaitForOperator,
             // A sink may start before its source has appended anything.
             LogError::UnknownTopic { .. } => ErrorKind::Retry,
             LogError::InvalidName { .. }

@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 mod index;
+mod lock;
 mod log;
 mod offsets;
 mod partition;

@@ -29,6 +29,7 @@ use crate::batch::Record;
 use crate::buffers::BufferPool;
 use crate::config::LogConfig;
 use crate::error::{check_name, LogError, Result};
+use crate::lock::DirLock;
 use crate::offsets::ConsumerOffsets;
 use crate::partition::{open_read_only, PartitionWriter};
 use crate::reader::{offset_for_timestamp, Reader};
@@ -51,6 +52,8 @@ pub(crate) struct Shared {
     pub closing: AtomicBool,
     writer_thread: OnceLock<Thread>,
     pub buffers: BufferPool,
+    /// Held while any part of a writable log lives; none when read-only.
+    _lock: Option<DirLock>,
 }
 
 impl Shared {
@@ -216,6 +219,7 @@ impl Log {
         }
         let root = topics_dir(dir);
         fs::create_dir_all(&root).map_err(|e| LogError::io("creating log directory", &root, e))?;
+        let lock = DirLock::acquire(dir)?;
         let offsets = ConsumerOffsets::load(dir.join("consumers"))?;
         let mut writers = HashMap::new();
         let mut topics = BTreeMap::new();
@@ -256,6 +260,7 @@ impl Log {
             closing: AtomicBool::new(false),
             writer_thread: OnceLock::new(),
             buffers: BufferPool::default(),
+            _lock: Some(lock),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer::new(shared.clone(), writers);
@@ -311,6 +316,7 @@ impl Log {
                 closing: AtomicBool::new(false),
                 writer_thread: OnceLock::new(),
                 buffers: BufferPool::default(),
+                _lock: None,
             }),
             tx: None,
             thread: Mutex::new(None),
