@@ -57,6 +57,10 @@ pub struct Progress {
 ///   delivered; the runtime re-feeds from there after the error's policy.
 #[async_trait]
 pub trait Sink: Send {
+    /// Takes the next records. Within one partition they come in offset
+    /// order, each once, continuing where the last batch of that partition
+    /// ended (after an error, from the committed offset again); records of
+    /// different partitions may interleave.
     async fn write(&mut self, batch: Vec<SinkRecord>) -> Result<()>;
 
     /// Lets the sink finish time-driven work (roll files by age). With

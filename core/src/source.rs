@@ -82,6 +82,11 @@ pub struct SourceContext {
 /// checkpoint) and skips what [`Appender::durable_checkpoint`] says is
 /// already in the log, so a restart neither loses nor repeats a committed
 /// transaction beyond at-least-once.
+///
+/// `Ok` from `run` means stopped for good (on shutdown): the supervisor does
+/// not restart it. Any other end is an `Err` whose
+/// [`crate::error::ErrorKind`] says whether to retry, wait for an operator
+/// or stop.
 #[async_trait]
 pub trait Source: Send {
     async fn run(self: Box<Self>, ctx: SourceContext) -> Result<()>;
