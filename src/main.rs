@@ -242,7 +242,8 @@ async fn replay(config: &Config, args: ReplayArgs) -> headwater_core::Result<u64
         checkpoints,
         std::sync::Arc::default(),
     )
-    .await?;
+    .await?
+    .without_replay_guard();
     let count = replay::to_log(&args.from, &options, filter, appender).await?;
     log.flush()
         .await

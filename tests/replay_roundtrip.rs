@@ -1,6 +1,6 @@
 //! `headwater replay` delivers exactly the archived change events: events
 //! → Parquet archive → replay → the same events, in process and through
-//! the command line into a second archive.
+//! the command line into a second archive and into a live source's log.
 
 #![allow(clippy::unwrap_used)]
 
@@ -205,4 +205,77 @@ async fn replay_filters_by_time() {
         .await
         .unwrap();
     assert_eq!(count, 0, "every event was committed before `since`");
+}
+
+/// `--to-log NAME` with NAME a live source whose log is ahead of the
+/// archive: every replayed event is appended, none dropped by the source's
+/// replay guard (which drops what a restarted source sends again).
+#[tokio::test]
+async fn replay_to_the_log_of_a_live_source_appends_every_event() {
+    use headwater_core::{EventBatch, Position};
+    use headwater_log::{Log, LogConfig};
+
+    let dir = tempfile::tempdir().unwrap();
+    let from = format!("file://{}/archive", dir.path().display());
+    archive(&from, records()).await;
+    let data = dir.path().join("data");
+    let topic = "shop.public.orders";
+
+    // The source `shop` has run past the archive: a checkpoint and an event
+    // at a later position than any archived one.
+    {
+        let log = Log::open(&data.join("log"), LogConfig::default()).unwrap();
+        let appender = headwater::runtime::LogAppender::open(
+            "shop".into(),
+            log.clone(),
+            Arc::new(headwater_core::SchemaRegistry::open(data.join("schemas")).unwrap()),
+            Arc::default(),
+            headwater_core::CheckpointStore::open(data.join("checkpoints")).unwrap(),
+            Arc::default(),
+        )
+        .await
+        .unwrap();
+        let newest = Position::Postgres(PgPosition {
+            commit_lsn: Lsn(5000),
+            lsn: Lsn(5000),
+        });
+        let mut event = records().pop().unwrap().event;
+        event.position = newest.clone();
+        headwater_core::Appender::append(
+            appender.as_ref(),
+            EventBatch {
+                events: vec![event],
+                checkpoint: Some(newest),
+            },
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+        log.flush().await.unwrap();
+    }
+
+    let config = dir.path().join("headwater.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[sources.shop]\ntype = \"postgres\"\nurl = \"postgres://x@127.0.0.1/x\"\ntables = [\"public.*\"]\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_headwater"))
+        .args(["replay", "-c"])
+        .arg(&config)
+        .args(["--from", &from, "--to-log", "shop"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("replayed 50 change events"), "{stderr}");
+
+    let log = Log::open_read_only(&data.join("log"), LogConfig::default()).unwrap();
+    let partitions = LogConfig::default().partitions;
+    let in_log: u64 = (0..partitions).map(|p| log.high_watermark(topic, p)).sum();
+    assert_eq!(in_log, 1 + 50, "the live event and every replayed one");
 }
