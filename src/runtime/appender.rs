@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use headwater_core::error::ErrorKind;
+use headwater_core::error::{Classify, ErrorKind};
 use headwater_core::{
     Appender, ChangeEvent, CheckpointStore, Durable, Error, EventBatch, Position, Result, SchemaId,
     SchemaRegistry,
@@ -204,7 +204,9 @@ async fn store_checkpoints(
     name: String,
     current: Arc<Mutex<Option<Position>>>,
 ) {
-    let mut failed: Option<String> = None;
+    // The first failure, with its kind: a poisoned log stops, a full disk
+    // waits for an operator, a transient error retries.
+    let mut failed: Option<(ErrorKind, String)> = None;
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -216,7 +218,10 @@ async fn store_checkpoints(
             if failed.is_none() {
                 if let Some(receipt) = p.receipt {
                     if let Err(e) = receipt.durable_batches().await {
-                        failed = Some(format!("the log could not make a batch durable: {e}"));
+                        failed = Some((
+                            e.kind(),
+                            format!("the log could not make a batch durable: {e}"),
+                        ));
                     }
                 }
             }
@@ -230,7 +235,7 @@ async fn store_checkpoints(
             let saved = position.clone();
             match spawn_blocking(move || store.save(&name2, &saved)).await {
                 Ok(()) => *lock(&current) = Some(position),
-                Err(e) => failed = Some(format!("storing checkpoint {name}: {e}")),
+                Err(e) => failed = Some((e.kind(), format!("storing checkpoint {name}: {e}"))),
             }
         }
         for d in done {
@@ -238,9 +243,9 @@ async fn store_checkpoints(
                 None => Ok(()),
                 // Every batch after a failure fails too: the source restarts
                 // from its last durable checkpoint.
-                Some(reason) => Err(Error::Component {
+                Some((kind, reason)) => Err(Error::Component {
                     context: "appending".into(),
-                    kind: ErrorKind::Retry,
+                    kind: *kind,
                     source: reason.clone().into(),
                 }),
             };
