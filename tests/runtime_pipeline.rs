@@ -165,18 +165,15 @@ async fn sink_gets_everything_in_order_and_resumes_after_a_failure() {
     });
     // THEN every key's history is complete and in order (repeats allowed
     // only as a replay of a suffix already seen: at-least-once)
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let h = history(&delivered);
-        if h.len() == 20 && h.values().all(|ns| ns.last() == Some(&50)) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not all delivered: {h:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    testkit::wait_until_async(
+        "every key's 50 changes",
+        Duration::from_secs(20),
+        || async {
+            let h = history(&delivered);
+            h.len() == 20 && h.values().all(|ns| ns.last() == Some(&50))
+        },
+    )
+    .await;
     stop.cancel();
     run.await.unwrap().unwrap();
     for (key, ns) in history(&delivered) {
@@ -325,7 +322,6 @@ async fn rejected_records_go_to_the_dead_letter_topic_and_the_sink_moves_on() {
         async move { task.run_once(&stop).await }
     });
     let dlq = headwater::runtime::dead_letter_topic("picky");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let committed = |log: &Log| {
         (0..4)
             .map(|p| {
@@ -334,13 +330,12 @@ async fn rejected_records_go_to_the_dead_letter_topic_and_the_sink_moves_on() {
             })
             .sum::<u64>()
     };
-    while committed(&f.log) < 10 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the sink did not move past its rejections"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    testkit::wait_until_async(
+        "the sink to commit past its rejections",
+        Duration::from_secs(20),
+        || async { committed(&f.log) >= 10 },
+    )
+    .await;
     stop.cancel();
     run.await.unwrap().unwrap();
     let topic = f

@@ -1,12 +1,12 @@
 //! Helpers for the binary's end-to-end tests: a throwaway PostgreSQL
 //! database, the daemon as a child process, its metrics, and DuckDB.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::sync::Arc;
 
@@ -151,17 +151,12 @@ impl Daemon {
     pub fn terminate(mut self, deadline: Duration) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < deadline,
-                "the daemon did not stop within {deadline:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let mut status = None;
+        testkit::wait_until("the daemon to stop after SIGTERM", deadline, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
     }
 
     /// The `/metrics` values, summed per metric name and per full series.
@@ -253,18 +248,5 @@ pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-/// Polls `f` every 100 ms until it holds; panics after `deadline`.
-pub async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !f().await {
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+/// Polls until the condition holds; panics after the deadline.
+pub use testkit::wait_until_async as wait_for;
