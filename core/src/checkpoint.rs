@@ -87,6 +87,24 @@ impl CheckpointStore {
             .map_err(|e| corrupt(format!("content does not parse: {e}")))
     }
 
+    /// [`CheckpointStore::load`] from `dir`, on a blocking thread (for
+    /// async callers: it reads a file).
+    pub async fn load_in<T: DeserializeOwned + Send + 'static>(
+        dir: PathBuf,
+        name: &'static str,
+    ) -> Result<Option<T>> {
+        spawn_blocking(move || CheckpointStore::open(dir)?.load(name)).await
+    }
+
+    /// [`CheckpointStore::save`] into `dir`, on a blocking thread.
+    pub async fn save_in<T: Serialize + Send + 'static>(
+        dir: PathBuf,
+        name: &'static str,
+        value: T,
+    ) -> Result<()> {
+        spawn_blocking(move || CheckpointStore::open(dir)?.save(name, &value)).await
+    }
+
     /// Removes a checkpoint (a component reset on the operator's request).
     pub fn remove(&self, name: &str) -> Result<()> {
         let path = self.path_of(name);
@@ -96,6 +114,19 @@ impl CheckpointStore {
             Err(e) => Err(Error::io("removing checkpoint", path, e)),
         }
     }
+}
+
+/// Runs blocking file work off the async workers.
+pub async fn spawn_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Component {
+            context: "a blocking task".into(),
+            kind: crate::error::ErrorKind::Stop,
+            source: e.to_string().into(),
+        })?
 }
 
 /// Replaces `path` with `bytes`: write a temporary file beside it, fsync it,

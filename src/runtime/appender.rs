@@ -272,15 +272,4 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Runs blocking file work off the async workers.
-pub async fn spawn_blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Component {
-            context: "a blocking task".into(),
-            kind: ErrorKind::Stop,
-            source: e.to_string().into(),
-        })?
-}
+pub use headwater_core::checkpoint::spawn_blocking;

@@ -96,20 +96,15 @@ impl ServerFile {
     }
 
     pub async fn load(&self) -> Result<Option<ServerIdentity>> {
-        let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || {
-            CheckpointStore::open(dir)?.load::<ServerIdentity>(FILE)
-        })
-        .await
-        .map_err(|e| self.error(e))?
-        .map_err(|e| self.error(e))
+        CheckpointStore::load_in(self.dir.clone(), FILE)
+            .await
+            .map_err(|e| self.error(e))
     }
 
+    /// Writes it durably.
     pub async fn save(&self, identity: &ServerIdentity) -> Result<()> {
-        let (dir, identity) = (self.dir.clone(), identity.clone());
-        tokio::task::spawn_blocking(move || CheckpointStore::open(dir)?.save(FILE, &identity))
+        CheckpointStore::save_in(self.dir.clone(), FILE, identity.clone())
             .await
-            .map_err(|e| self.error(e))?
             .map_err(|e| self.error(e))
     }
 }

@@ -99,19 +99,15 @@ impl IdentityFile {
     }
 
     pub async fn load(&self) -> PgResult<Option<Identity>> {
-        let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || CheckpointStore::open(dir)?.load::<Identity>(FILE))
+        CheckpointStore::load_in(self.dir.clone(), FILE)
             .await
-            .map_err(|e| self.error(e))?
             .map_err(|e| self.error(e))
     }
 
     /// Writes it durably (before the slot it names is created).
     pub async fn save(&self, identity: &Identity) -> PgResult<()> {
-        let (dir, identity) = (self.dir.clone(), identity.clone());
-        tokio::task::spawn_blocking(move || CheckpointStore::open(dir)?.save(FILE, &identity))
+        CheckpointStore::save_in(self.dir.clone(), FILE, identity.clone())
             .await
-            .map_err(|e| self.error(e))?
             .map_err(|e| self.error(e))
     }
 }
