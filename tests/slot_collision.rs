@@ -115,8 +115,11 @@ async fn a_second_daemon_never_takes_the_slot_of_another_database() {
     let deadline = Duration::from_secs(60);
 
     let a = Daemon::start(&config_a, port_a, &dir_a.join("daemon.log"));
-    wait_for("A streaming", deadline, || async {
-        slots(&db1).await.iter().any(|(_, active)| *active)
+    // Streaming after a durable snapshot: a source stopped before its
+    // snapshot's checkpoint is durable drops its own slot and starts over.
+    let snapshot_done = dir_a.join("data/checkpoints/source.shop.checkpoint");
+    wait_for("A streaming after its snapshot", deadline, || async {
+        snapshot_done.exists() && slots(&db1).await.iter().any(|(_, active)| *active)
     })
     .await;
     assert!(a.terminate(Duration::from_secs(30)).success());
