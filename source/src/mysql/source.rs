@@ -9,7 +9,7 @@ use headwater_core::error::{Classify, ErrorKind};
 use headwater_core::{Finding, MySqlPosition, Position, Source, SourceContext};
 use tracing::{info, warn, Instrument};
 
-use super::config::{MySqlConfig, ResumeBy, SnapshotMode};
+use super::config::{MySqlConfig, SnapshotMode};
 use super::conn::Sql;
 use super::error::{MySqlError, Result};
 use super::gtid::{Gtids, MariaDbGtids, MySqlGtids};
@@ -80,12 +80,16 @@ impl MySqlSource {
     ) -> Result<()> {
         let mut sql = Sql::connect(&self.config.url).await?;
         let server = ServerIdentity::of(&mut sql).await?;
+        let recorded = match self.server_file() {
+            Some(file) => file.load().await?,
+            None => None,
+        };
         let collations = Collations::load(&mut sql).await?;
         let mut schemas = Schemas::new(collations);
         let start = match resume.clone() {
             Some(position) => {
                 let start = start_from_checkpoint(&position, sql.mariadb);
-                self.claim_server(&ctx.name, &server, &start).await?;
+                self.claim_server(&ctx.name, recorded.as_ref(), &server, &start)?;
                 start
             }
             None => match self.config.snapshot {
@@ -97,10 +101,8 @@ impl MySqlSource {
                 SnapshotMode::Never => current_position(&mut sql).await?,
             },
         };
-        if let Some(file) = self.server_file() {
-            if file.load().await?.as_ref() != Some(&server) {
-                file.save(&server).await?;
-            }
+        if let (Some(file), true) = (self.server_file(), recorded.as_ref() != Some(&server)) {
+            file.save(&server).await?;
         }
         let mut streamer = Streamer::new(
             &self.config,
@@ -125,33 +127,29 @@ impl MySqlSource {
 
     /// Refuses to resume a binlog position on a server other than the one
     /// it was taken on (see [`super::server_identity`]).
-    async fn claim_server(
+    fn claim_server(
         &self,
         source: &str,
+        recorded: Option<&ServerIdentity>,
         found: &ServerIdentity,
         start: &Start,
     ) -> Result<()> {
-        let Some(file) = self.server_file() else {
-            return Ok(());
-        };
-        let recorded = file.load().await?;
-        let by_gtid = self.config.resume_by == ResumeBy::Gtid
-            && start
-                .gtids
-                .as_ref()
-                .is_some_and(|g| !g.to_text().is_empty());
-        match verdict(recorded.as_ref(), found, by_gtid) {
-            Verdict::Same => Ok(()),
-            Verdict::FailedOver => {
-                info!(%source, from = %recorded.map(|r| r.server).unwrap_or_default(), to = %found, "mysql: the server changed; resuming by GTID set");
+        let by_gtid = start.by_gtid(self.config.resume_by);
+        match (verdict(recorded, found, by_gtid), recorded) {
+            (Verdict::Same, _) | (_, None) => Ok(()),
+            (Verdict::FailedOver, Some(from)) => {
+                info!(%source, %from, to = %found, "mysql: the server changed; resuming by GTID set");
                 Ok(())
             }
-            Verdict::Moved => Err(MySqlError::ServerMoved {
+            (Verdict::Moved, Some(recorded)) => Err(MySqlError::ServerMoved {
                 position: format!("{}:{}", start.position.file, start.position.offset),
-                recorded: recorded.map(|r| r.server).unwrap_or_default(),
+                recorded: recorded.server.clone(),
                 found: found.server.clone(),
                 url: self.config.url.to_string(),
-                state_file: file.path().display().to_string(),
+                state_file: self
+                    .server_file()
+                    .map(|f| f.path().display().to_string())
+                    .unwrap_or_default(),
             }),
         }
     }

@@ -45,6 +45,11 @@ pub struct Start {
 }
 
 impl Start {
+    /// Whether the stream starts from the GTID set rather than file:offset.
+    pub fn by_gtid(&self, resume_by: ResumeBy) -> bool {
+        resume_by == ResumeBy::Gtid && self.gtids.as_ref().is_some_and(|g| !g.to_text().is_empty())
+    }
+
     /// At `file:offset`, with the GTID set executed there (if GTIDs are on).
     pub fn at(file: String, offset: u64, gtids: Option<Gtids>) -> Start {
         Start {
@@ -242,8 +247,7 @@ impl<'a> Streamer<'a> {
         let heartbeat_ns = u64::try_from(self.cfg.heartbeat.0.as_nanos()).unwrap_or(u64::MAX);
         let mut setup = vec![format!("SET @master_heartbeat_period = {heartbeat_ns}")];
         let gtid_text = start.gtids.as_ref().map(Gtids::to_text);
-        let by_gtid = self.cfg.resume_by == ResumeBy::Gtid
-            && gtid_text.as_ref().is_some_and(|g| !g.is_empty());
+        let by_gtid = start.by_gtid(self.cfg.resume_by);
         if self.sql.mariadb {
             setup.push("SET @mariadb_slave_capability = 4".into());
             if let (true, Some(g)) = (by_gtid, &gtid_text) {
