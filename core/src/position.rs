@@ -209,6 +209,7 @@ mod tests {
 
     #[test]
     fn mysql_positions_equal_in_order_are_equal() {
+        use std::hash::{BuildHasher, RandomState};
         let at = |gtid: Option<&str>| MySqlPosition {
             file: "mysql-bin.000003".into(),
             offset: 4711,
@@ -218,7 +219,6 @@ mod tests {
         let (with, without) = (at(Some("0-1-42")), at(None));
         assert_eq!(with.cmp(&without), Ordering::Equal);
         assert_eq!(with, without);
-        use std::hash::{BuildHasher, RandomState};
         let state = RandomState::new();
         assert_eq!(state.hash_one(&with), state.hash_one(&without));
         assert_ne!(

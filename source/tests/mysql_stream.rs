@@ -37,6 +37,15 @@ fn start(config: MySqlConfig, appender: Arc<MemoryAppender>) -> Running {
 }
 
 impl Running {
+    /// The error the source stops with, which it must do promptly.
+    async fn failure(self) -> headwater_core::Error {
+        tokio::time::timeout(DEADLINE, self.task)
+            .await
+            .expect("fails promptly")
+            .expect("no panic")
+            .expect_err("the source fails")
+    }
+
     async fn stop(self) {
         self.shutdown.cancel();
         let result = tokio::time::timeout(DEADLINE, self.task)
@@ -304,12 +313,7 @@ async fn mysql_purged_binlog_is_a_clear_operator_error() {
     cfg.resume_by = ResumeBy::Position;
     let gone: Position = "mysql-bin.999999:4".parse().expect("position");
     let appender = MemoryAppender::with_checkpoint(gone);
-    let source = start(cfg, appender);
-    let result = tokio::time::timeout(DEADLINE, source.task)
-        .await
-        .expect("fails promptly")
-        .expect("no panic");
-    let err = result.expect_err("a purged position is an error");
+    let err = start(cfg, appender).failure().await;
     assert_eq!(err.kind(), ErrorKind::WaitForOperator);
     let text = err.to_string();
     assert!(
@@ -343,11 +347,7 @@ async fn mysql_a_binlog_position_is_not_resumed_on_another_server() {
     };
     server_file.save(&elsewhere).await.expect("write");
     cfg.resume_by = ResumeBy::Position;
-    let result = tokio::time::timeout(DEADLINE, start(cfg.clone(), appender.clone()).task)
-        .await
-        .expect("fails promptly")
-        .expect("no panic");
-    let err = result.expect_err("a position is not resumed on another server");
+    let err = start(cfg.clone(), appender.clone()).failure().await;
     assert_eq!(err.kind(), ErrorKind::WaitForOperator);
     let text = err.to_string();
     for part in [&elsewhere.server, &this_server.server, "resume_by"] {
