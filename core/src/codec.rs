@@ -31,7 +31,7 @@ use std::sync::Arc;
 use crate::decimal::Decimal;
 use crate::error::{Error, Result};
 use crate::event::{ChangeEvent, Header, Op};
-use crate::position::{Lsn, MySqlPosition, PgPosition, Position};
+use crate::position::Position;
 use crate::schema::{Column, SchemaId, TableId, TableSchema, ValueKind};
 use crate::time::{Date, Interval, Time, TimeTz, Timestamp};
 use crate::value::{Array, Dim, Value};
@@ -51,13 +51,14 @@ const F_AFTER: u8 = 1 << 5;
 
 // ---------------------------------------------------------------- writing
 
-struct Writer<'a>(&'a mut Vec<u8>);
+/// Writes the binary form; public for the position kinds' own fields.
+pub struct Writer<'a>(&'a mut Vec<u8>);
 
 impl Writer<'_> {
-    fn u8(&mut self, v: u8) {
+    pub fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
-    fn var(&mut self, mut v: u64) {
+    pub fn var(&mut self, mut v: u64) {
         while v >= 0x80 {
             self.0.push((v as u8) | 0x80);
             v >>= 7;
@@ -71,7 +72,7 @@ impl Writer<'_> {
         self.len(b.len());
         self.0.extend_from_slice(b);
     }
-    fn str(&mut self, s: &str) {
+    pub fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
     }
     fn i16(&mut self, v: i16) {
@@ -83,7 +84,7 @@ impl Writer<'_> {
     fn i64(&mut self, v: i64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn u64(&mut self, v: u64) {
+    pub fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
 
@@ -95,29 +96,6 @@ impl Writer<'_> {
             }
             Timestamp::NegInfinity => self.u8(1),
             Timestamp::PosInfinity => self.u8(2),
-        }
-    }
-
-    fn position(&mut self, p: &Position) {
-        match p {
-            Position::Postgres(pg) => {
-                self.u8(0);
-                self.u64(pg.commit_lsn.0);
-                self.u64(pg.lsn.0);
-            }
-            Position::MySql(my) => {
-                self.u8(1);
-                self.str(&my.file);
-                self.var(my.offset);
-                let flags = u8::from(my.gtid_set.is_some()) | if my.tx_index > 0 { 2 } else { 0 };
-                self.u8(flags);
-                if let Some(g) = &my.gtid_set {
-                    self.str(g);
-                }
-                if my.tx_index > 0 {
-                    self.var(my.tx_index);
-                }
-            }
         }
     }
 
@@ -317,7 +295,7 @@ pub fn encode_event_with_schema_id(event: &ChangeEvent, schema_id: SchemaId, out
     w.u8(flags);
     w.str(&event.source);
     w.u8(op_code(event.op));
-    w.position(&event.position);
+    event.position.encode(&mut w);
     if let Some(ts) = &event.commit_ts {
         w.timestamp(ts);
     }
@@ -383,13 +361,14 @@ fn op_code(op: Op) -> u8 {
 
 // ---------------------------------------------------------------- reading
 
-struct Reader<'a> {
+/// Reads the binary form back; public for the position kinds' own fields.
+pub struct Reader<'a> {
     buf: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    fn fail(&self, reason: impl Into<String>) -> Error {
+    pub fn fail(&self, reason: impl Into<String>) -> Error {
         Error::decode(self.what, reason)
     }
 
@@ -411,7 +390,7 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    fn u8(&mut self) -> Result<u8> {
+    pub fn u8(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
     fn bool(&mut self) -> Result<bool> {
@@ -430,10 +409,10 @@ impl<'a> Reader<'a> {
     fn i64(&mut self) -> Result<i64> {
         Ok(i64::from_le_bytes(self.array()?))
     }
-    fn u64(&mut self) -> Result<u64> {
+    pub fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_le_bytes(self.array()?))
     }
-    fn var(&mut self) -> Result<u64> {
+    pub fn var(&mut self) -> Result<u64> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -450,7 +429,7 @@ impl<'a> Reader<'a> {
     }
     /// A length that must fit in what is left, so a corrupt length cannot
     /// ask for a huge allocation.
-    fn len(&mut self) -> Result<usize> {
+    pub fn len(&mut self) -> Result<usize> {
         let n = self.var()?;
         match usize::try_from(n) {
             Ok(n) if n <= self.buf.len() => Ok(n),
@@ -464,7 +443,7 @@ impl<'a> Reader<'a> {
         let n = self.len()?;
         self.take(n)
     }
-    fn string(&mut self) -> Result<String> {
+    pub fn string(&mut self) -> Result<String> {
         let b = self.bytes()?;
         std::str::from_utf8(b)
             .map(str::to_owned)
@@ -496,36 +475,6 @@ impl<'a> Reader<'a> {
             5 => Op::Message,
             t => return Err(self.fail(format!("unknown op {t}"))),
         })
-    }
-
-    fn position(&mut self) -> Result<Position> {
-        match self.u8()? {
-            0 => Ok(Position::Postgres(PgPosition {
-                commit_lsn: Lsn(self.u64()?),
-                lsn: Lsn(self.u64()?),
-            })),
-            1 => {
-                let file = Arc::from(self.string()?);
-                let offset = self.var()?;
-                let flags = self.u8()?;
-                if flags > 3 {
-                    return Err(self.fail(format!("mysql position flags {flags}")));
-                }
-                let gtid_set = if flags & 1 != 0 {
-                    Some(Arc::from(self.string()?))
-                } else {
-                    None
-                };
-                let tx_index = if flags & 2 != 0 { self.var()? } else { 0 };
-                Ok(Position::MySql(MySqlPosition {
-                    file,
-                    offset,
-                    gtid_set,
-                    tx_index,
-                }))
-            }
-            t => Err(self.fail(format!("position tag {t}"))),
-        }
     }
 
     fn row(&mut self, depth: usize) -> Result<Vec<Value>> {
@@ -668,7 +617,7 @@ pub fn peek_origin(bytes: &[u8]) -> Result<(String, Op, Position)> {
     r.u8()?;
     let source = r.string()?;
     let op = r.op()?;
-    Ok((source, op, r.position()?))
+    Ok((source, op, Position::decode(&mut r)?))
 }
 
 fn check_format(r: &mut Reader<'_>, expected: u8) -> Result<()> {
@@ -695,7 +644,7 @@ pub fn decode_event(
     let flags = r.u8()?;
     let source: Arc<str> = r.string()?.into();
     let op = r.op()?;
-    let position = r.position()?;
+    let position = Position::decode(&mut r)?;
     let commit_ts = if flags & F_COMMIT_TS != 0 {
         Some(r.timestamp()?)
     } else {

@@ -27,7 +27,7 @@ pub use checkpoint::CheckpointStore;
 pub use decimal::Decimal;
 pub use error::{Error, ErrorKind, Result};
 pub use event::{ChangeEvent, Header, Op};
-pub use position::{Lsn, MySqlPosition, PgPosition, Position};
+pub use position::{Lsn, MySqlPosition, Offsets, PgPosition, Position, SourcePosition};
 pub use schema::{Column, SchemaId, TableId, TableSchema, ValueKind};
 pub use schema_registry::SchemaRegistry;
 pub use secret::{Secret, SecretUrl};

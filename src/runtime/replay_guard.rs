@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use headwater_core::codec::peek_origin;
 use headwater_core::{ChangeEvent, Error, Op, Position, Result};
 use headwater_log::{Log, LogError};
-use headwater_source::mysql::gtid::Gtids;
 
 /// How far back a partition is searched for this source's newest record
 /// when other sources wrote after it (topics shared through `route`).
@@ -93,7 +92,7 @@ impl ReplayGuard {
         let Some(newest) = slot else {
             return true;
         };
-        if already_at(&event.position, newest) {
+        if event.position.is_covered_by(newest) {
             self.skipped += 1;
             return false;
         }
@@ -105,27 +104,6 @@ impl ReplayGuard {
     /// Every partition has been passed: the guard has nothing left to do.
     pub fn is_done(&self) -> bool {
         self.live == 0
-    }
-}
-
-/// Whether a record at `newest` in a partition means the event at
-/// `position` was written there before it.
-fn already_at(position: &Position, newest: &Position) -> bool {
-    match (position, newest) {
-        (Position::Postgres(p), Position::Postgres(n)) => p <= n,
-        (Position::MySql(p), Position::MySql(n)) => match (&p.gtid_set, &n.gtid_set) {
-            // By GTIDs, which survive a failover to another server (file
-            // and offset are only comparable on one server); within one
-            // transaction by the change's place in it.
-            (Some(p_set), Some(n_set)) => match (Gtids::parse(p_set), Gtids::parse(n_set)) {
-                (Some(p_gtids), Some(n_gtids)) if p_gtids == n_gtids => p.tx_index <= n.tx_index,
-                (Some(p_gtids), Some(n_gtids)) => p_gtids.is_covered_by(&n_gtids),
-                _ => false,
-            },
-            (None, None) => p <= n,
-            _ => false,
-        },
-        _ => false,
     }
 }
 
@@ -177,56 +155,4 @@ fn newest_of(
         to = from;
     }
     Ok(None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use headwater_core::{Lsn, MySqlPosition, PgPosition};
-
-    fn my(file: &str, offset: u64, gtids: Option<&str>, tx_index: u64) -> Position {
-        Position::MySql(MySqlPosition {
-            file: file.into(),
-            offset,
-            gtid_set: gtids.map(Into::into),
-            tx_index,
-        })
-    }
-
-    #[test]
-    fn already_in_the_log_by_lsn_by_gtid_and_by_file_and_offset() {
-        let pg = |c, l| {
-            Position::Postgres(PgPosition {
-                commit_lsn: Lsn(c),
-                lsn: Lsn(l),
-            })
-        };
-        assert!(already_at(&pg(10, 5), &pg(10, 6)));
-        assert!(!already_at(&pg(10, 7), &pg(10, 6)));
-
-        // one transaction, on any server: by its place in the transaction
-        let newest = my("a.000002", 900, Some("0-1-42"), 7);
-        assert!(already_at(&my("b.000001", 100, Some("0-1-42"), 7), &newest));
-        assert!(!already_at(
-            &my("b.000001", 100, Some("0-1-42"), 8),
-            &newest
-        ));
-        // an earlier transaction, whatever its file and offset
-        assert!(already_at(&my("z.000009", 1, Some("0-1-41"), 99), &newest));
-        assert!(!already_at(&my("a.000001", 1, Some("0-1-43"), 0), &newest));
-        // another domain the log has not seen: not there
-        assert!(!already_at(
-            &my("a.000001", 1, Some("0-1-40,1-1-1"), 0),
-            &newest
-        ));
-
-        // without GTIDs: by file, offset and place
-        let newest = my("a.000002", 900, None, 3);
-        assert!(already_at(&my("a.000002", 900, None, 3), &newest));
-        assert!(already_at(&my("a.000001", 5000, None, 0), &newest));
-        assert!(!already_at(&my("a.000002", 900, None, 4), &newest));
-        assert!(!already_at(&my("a.000003", 4, None, 0), &newest));
-        // a GTID on one side only cannot be compared: kept
-        assert!(!already_at(&my("a.000001", 4, Some("0-1-1"), 0), &newest));
-    }
 }

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
+use crate::position::{Lsn, MySqlPosition, Offsets, PartitionOffset, PgPosition};
 
 fn schema() -> Arc<TableSchema> {
     Arc::new(TableSchema {
@@ -162,6 +163,18 @@ fn position() -> impl Strategy<Value = Position> {
                     tx_index
                 }
             )),
+        proptest::collection::vec(("[a-z.]{1,12}", any::<u32>(), any::<u64>()), 0..4).prop_map(
+            |entries| Position::Offsets(Offsets::new(
+                entries
+                    .into_iter()
+                    .map(|(topic, partition, offset)| PartitionOffset {
+                        topic: topic.into(),
+                        partition,
+                        offset
+                    })
+                    .collect()
+            ))
+        ),
     ]
 }
 

@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use headwater_core::{ChangeEvent, Column, Decimal, Op, Position, TableSchema, Timestamp, Value};
+use headwater_core::position::Scalar;
+use headwater_core::{ChangeEvent, Column, Decimal, Op, TableSchema, Timestamp, Value};
 
 use super::config::{DecimalHandling, KafkaConfig};
 use super::json::{write_base64, write_i64, write_str, write_u64, write_value, Render};
@@ -134,10 +135,7 @@ impl Encoder {
 
     fn plan(&mut self, event: &ChangeEvent) -> Arc<Plan> {
         let id = Arc::as_ptr(&event.schema) as usize;
-        let connector = match event.position {
-            Position::Postgres(_) => Connector::Postgres,
-            Position::MySql(_) => Connector::MySql,
-        };
+        let connector = Connector::of(&event.position);
         if let Some(plan) = self.plans.get(&id) {
             if plan.connector == connector && *plan.source == *event.source {
                 return plan.clone();
@@ -196,15 +194,18 @@ fn build_plan(options: &EncodeOptions, event: &ChangeEvent, connector: Connector
             source_names.extend_from_slice(b",\"table\":");
             write_str(&mut source_names, &table.name);
         }
-        Connector::MySql => {
+        Connector::MySql | Connector::Other(_) => {
             write_str(&mut source_names, &table.namespace);
             source_names.extend_from_slice(b",\"table\":");
             write_str(&mut source_names, &table.name);
-            source_names.extend_from_slice(b",\"server_id\":");
-            let id = options.server_ids.get(&*event.source).copied().unwrap_or(0);
-            write_u64(&mut source_names, u64::from(id));
+            if connector == Connector::MySql {
+                source_names.extend_from_slice(b",\"server_id\":");
+                let id = options.server_ids.get(&*event.source).copied().unwrap_or(0);
+                write_u64(&mut source_names, u64::from(id));
+            }
         }
     }
+    let position_fields = event.position.debezium_fields();
 
     let columns: Vec<(&Column, Render)> =
         schema.columns.iter().zip(renders.iter().copied()).collect();
@@ -228,7 +229,7 @@ fn build_plan(options: &EncodeOptions, event: &ChangeEvent, connector: Connector
         value_prefix.push(b',');
         write_struct_schema(&mut value_prefix, &columns, &row_name, true, Some("after"));
         value_prefix.push(b',');
-        write_source_schema(&mut value_prefix, connector);
+        write_source_schema(&mut value_prefix, connector, position_fields);
         value_prefix.extend_from_slice(b",{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"},");
         value_prefix.extend_from_slice(TRANSACTION_SCHEMA.as_bytes());
         value_prefix.extend_from_slice(b"],\"optional\":false,\"name\":");
@@ -236,7 +237,7 @@ fn build_plan(options: &EncodeOptions, event: &ChangeEvent, connector: Connector
         value_prefix.extend_from_slice(b",\"version\":2},\"payload\":");
 
         message_prefix.extend_from_slice(b"{\"schema\":{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"op\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ms\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"},");
-        write_source_schema(&mut message_prefix, connector);
+        write_source_schema(&mut message_prefix, connector, position_fields);
         message_prefix.extend_from_slice(b",{\"type\":\"struct\",\"fields\":[{\"type\":\"string\",\"optional\":false,\"field\":\"prefix\"},{\"type\":\"bytes\",\"optional\":true,\"field\":\"content\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Message\",\"field\":\"message\"}],\"optional\":false,\"name\":\"io.debezium.connector.postgresql.MessageValue\"},\"payload\":");
     }
     Plan {
@@ -420,36 +421,19 @@ fn write_source(out: &mut Vec<u8>, plan: &Plan, event: &ChangeEvent, now_ms: i64
     write_i64(out, commit_us);
     out.extend_from_slice(b",\"ts_ns\":");
     write_i64(out, commit_us.saturating_mul(1000));
-    match &event.position {
-        Position::Postgres(p) => {
-            // Snapshot rows carry LSN 0: report the consistent point.
-            let lsn = if p.lsn.0 == 0 { p.commit_lsn } else { p.lsn };
-            out.extend_from_slice(b",\"sequence\":\"[\\\"");
-            write_u64(out, p.commit_lsn.0);
-            out.extend_from_slice(b"\\\",\\\"");
-            write_u64(out, lsn.0);
-            out.extend_from_slice(b"\\\"]\",\"txId\":");
-            match event.tx_id {
-                Some(tx) => write_u64(out, tx),
-                None => out.extend_from_slice(b"null"),
+    event
+        .position
+        .write_debezium(event.tx_id, &mut |name, value| {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            match value {
+                Scalar::Str(s) => write_str(out, s),
+                Scalar::Int(n) => write_u64(out, n),
+                Scalar::Null => out.extend_from_slice(b"null"),
             }
-            out.extend_from_slice(b",\"lsn\":");
-            write_u64(out, lsn.0);
-            out.extend_from_slice(b",\"xmin\":null}");
-        }
-        Position::MySql(p) => {
-            out.extend_from_slice(b",\"sequence\":null,\"gtid\":");
-            match &p.gtid_set {
-                Some(gtid) => write_str(out, gtid),
-                None => out.extend_from_slice(b"null"),
-            }
-            out.extend_from_slice(b",\"file\":");
-            write_str(out, &p.file);
-            out.extend_from_slice(b",\"pos\":");
-            write_u64(out, p.offset);
-            out.extend_from_slice(b",\"row\":0,\"thread\":null,\"query\":null}");
-        }
-    }
+        });
+    out.push(b'}');
 }
 
 fn write_envelope(

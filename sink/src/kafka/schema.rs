@@ -1,23 +1,45 @@
 //! The Kafka Connect schemas Debezium's JSON converter puts beside each
 //! payload (`schemas.enable=true`), rendered once per table version.
 
-use headwater_core::{Column, ValueKind};
+use headwater_core::position::DebeziumField;
+use headwater_core::{Column, Position, ValueKind};
 
 use super::config::DecimalHandling;
 use super::json::{write_str, Render};
 
-/// Which connector's `source` block an event carries.
+/// Which Debezium connector's `source` block an event carries, by its
+/// position's kind. Debezium's two get their own table fields and type
+/// rules; any other kind of source a plain block of its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Connector {
     Postgres,
     MySql,
+    Other(&'static str),
 }
 
 impl Connector {
+    pub fn of(position: &Position) -> Connector {
+        match position.debezium_connector() {
+            "postgresql" => Connector::Postgres,
+            "mysql" => Connector::MySql,
+            other => Connector::Other(other),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Connector::Postgres => "postgresql",
             Connector::MySql => "mysql",
+            Connector::Other(name) => name,
+        }
+    }
+
+    /// The fields naming the table, between `db` and `ts_us`.
+    fn table_fields(self) -> &'static [(&'static str, &'static str, bool)] {
+        match self {
+            Connector::Postgres => &[("schema", "string", false), ("table", "string", false)],
+            Connector::MySql => &[("table", "string", true), ("server_id", "int64", false)],
+            Connector::Other(_) => &[("table", "string", false)],
         }
     }
 }
@@ -42,7 +64,7 @@ pub fn render_for(column: &Column, connector: Connector, decimal: DecimalHandlin
         // default precision is 6, MySQL's is 0.
         ValueKind::Time | ValueKind::Timestamp => match (precision, connector) {
             (Some(p), _) => p <= 3,
-            (None, Connector::Postgres) => false,
+            (None, Connector::Postgres | Connector::Other(_)) => false,
             // MySQL TIME is always MicroTime (adaptive_time_microseconds).
             (None, Connector::MySql) => matches!(kind, ValueKind::Timestamp),
         },
@@ -161,62 +183,45 @@ pub fn write_struct_schema(
     finish(out, optional, field);
 }
 
-/// The schema of the `source` block.
-pub fn write_source_schema(out: &mut Vec<u8>, connector: Connector) {
-    let fields: &[(&str, &str, bool)] = match connector {
-        Connector::Postgres => &[
-            ("version", "string", false),
-            ("connector", "string", false),
-            ("name", "string", false),
-            ("ts_ms", "int64", false),
-            ("snapshot", "string", true),
-            ("db", "string", false),
-            ("sequence", "string", true),
-            ("ts_us", "int64", true),
-            ("ts_ns", "int64", true),
-            ("schema", "string", false),
-            ("table", "string", false),
-            ("txId", "int64", true),
-            ("lsn", "int64", true),
-            ("xmin", "int64", true),
-        ],
-        Connector::MySql => &[
-            ("version", "string", false),
-            ("connector", "string", false),
-            ("name", "string", false),
-            ("ts_ms", "int64", false),
-            ("snapshot", "string", true),
-            ("db", "string", false),
-            ("sequence", "string", true),
-            ("ts_us", "int64", true),
-            ("ts_ns", "int64", true),
-            ("table", "string", true),
-            ("server_id", "int64", false),
-            ("gtid", "string", true),
-            ("file", "string", false),
-            ("pos", "int64", false),
-            ("row", "int32", false),
-            ("thread", "int64", true),
-            ("query", "string", true),
-        ],
-    };
+/// The schema of the `source` block: the fields every connector has, the
+/// connector's table fields, then the position kind's own.
+pub fn write_source_schema(
+    out: &mut Vec<u8>,
+    connector: Connector,
+    position_fields: &[DebeziumField],
+) {
+    const HEAD: &[(&str, &str, bool)] = &[
+        ("version", "string", false),
+        ("connector", "string", false),
+        ("name", "string", false),
+        ("ts_ms", "int64", false),
+        ("snapshot", "string", true),
+        ("db", "string", false),
+    ];
+    const TIMES: &[(&str, &str, bool)] = &[("ts_us", "int64", true), ("ts_ns", "int64", true)];
+    let position = position_fields.iter().map(|f| (f.name, f.ty, f.optional));
+    let fields = HEAD
+        .iter()
+        .chain(connector.table_fields())
+        .chain(TIMES)
+        .copied()
+        .chain(position);
     out.extend_from_slice(b"{\"type\":\"struct\",\"fields\":[");
-    for (i, (field, ty, optional)) in fields.iter().enumerate() {
+    for (i, (field, ty, optional)) in fields.enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.extend_from_slice(b"{\"type\":");
         write_str(out, ty);
-        finish(out, *optional, Some(field));
+        finish(out, optional, Some(field));
     }
     out.extend_from_slice(b"],\"name\":");
-    write_str(
-        out,
-        match connector {
-            Connector::Postgres => "io.debezium.connector.postgresql.Source",
-            Connector::MySql => "io.debezium.connector.mysql.Source",
-        },
-    );
+    let name = match connector {
+        Connector::Postgres => "io.debezium.connector.postgresql.Source",
+        Connector::MySql => "io.debezium.connector.mysql.Source",
+        Connector::Other(_) => "io.headwater.Source",
+    };
+    write_str(out, name);
     finish(out, false, Some("source"));
 }
 

@@ -19,7 +19,6 @@ use arrow_array::{
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{ArrowError, DataType, Fields};
 
-use headwater_core::position::hex_upper;
 use headwater_core::{Date, Op, Position, Timestamp, Value, ValueKind};
 
 pub use super::prepare::{decimal_unscaled, prepare, Image, Prepared};
@@ -41,7 +40,7 @@ pub fn encode(layout: &Layout, rows: &[Prepared]) -> Result<RecordBatch, ArrowEr
         events().map(|e| e.op.code()),
     )));
     arrays.push(Arc::new(positions(rows, |p, out| write!(out, "{p}"))?));
-    arrays.push(Arc::new(positions(rows, write_position_order)?));
+    arrays.push(Arc::new(positions(rows, Position::write_sort_key)?));
     arrays.push(Arc::new(
         PrimitiveArray::<TimestampMicrosecondType>::from_iter(
             events().map(|e| e.commit_ts.map(timestamp_micros)),
@@ -517,32 +516,8 @@ pub fn encode_values(
 pub fn position_order(position: &Position) -> String {
     let mut out = String::with_capacity(40);
     // Writing to a String cannot fail.
-    let _ = write_position_order(position, &mut out);
+    let _ = position.write_sort_key(&mut out);
     out
-}
-
-fn write_position_order(position: &Position, out: &mut dyn fmt::Write) -> fmt::Result {
-    match position {
-        Position::Postgres(p) => {
-            let (mut commit, mut lsn) = ([0; 16], [0; 16]);
-            out.write_str("pg:")?;
-            out.write_str(hex_upper(p.commit_lsn.0, 16, &mut commit))?;
-            out.write_str(":")?;
-            out.write_str(hex_upper(p.lsn.0, 16, &mut lsn))
-        }
-        Position::MySql(p) => {
-            let file_number: u64 = p
-                .file
-                .rsplit_once('.')
-                .and_then(|(_, n)| n.parse().ok())
-                .unwrap_or(0);
-            write!(
-                out,
-                "my:{file_number:020}:{:020}:{:020}",
-                p.offset, p.tx_index
-            )
-        }
-    }
 }
 
 /// One text per row, written straight into the array (positions are
