@@ -429,7 +429,13 @@ impl<'a> Reader<'a> {
     }
     /// A length that must fit in what is left, so a corrupt length cannot
     /// ask for a huge allocation.
-    pub fn len(&mut self) -> Result<usize> {
+    /// A count of items that follow, each at least a byte: bounded by the
+    /// bytes left.
+    pub fn count(&mut self) -> Result<usize> {
+        self.len()
+    }
+
+    fn len(&mut self) -> Result<usize> {
         let n = self.var()?;
         match usize::try_from(n) {
             Ok(n) if n <= self.buf.len() => Ok(n),

@@ -124,8 +124,8 @@ impl SourcePosition for Offsets {
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self> {
-        // `len` is bounded by the bytes left; each entry takes several.
-        let n = r.len()?;
+        // Each entry takes at least three bytes.
+        let n = r.count()?;
         let mut offsets = Vec::with_capacity(n / 3);
         for _ in 0..n {
             let topic = Arc::from(r.string()?);
