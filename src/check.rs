@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use headwater_core::{Finding, Severity};
 
 use crate::config::Config;
-use crate::runtime::{build_sink, build_source};
 
 pub async fn run(file: &Path, config: &Config) -> ExitCode {
     let mut findings = vec![Finding::ok(format!(
@@ -33,10 +32,8 @@ pub async fn run(file: &Path, config: &Config) -> ExitCode {
             findings.push(Finding::ok(format!("{header}: not probed (offline)")));
             continue;
         }
-        match build_source(name, source, &config.data_dir) {
-            Ok(s) => findings.extend(prefixed(&header, s.check().await)),
-            Err(e) => findings.push(Finding::fail(format!("{header}: {e}"))),
-        }
+        let source = source.build(name, &config.data_dir);
+        findings.extend(prefixed(&header, source.check().await));
     }
     for (name, sink) in &config.sinks {
         let header = format!(
@@ -48,7 +45,7 @@ pub async fn run(file: &Path, config: &Config) -> ExitCode {
             findings.push(Finding::ok(format!("{header}: not probed (offline)")));
             continue;
         }
-        match build_sink(name, sink).await {
+        match sink.build(name).await {
             Ok(s) => findings.extend(prefixed(&header, s.check().await)),
             Err(e) => findings.push(Finding::fail(format!("{header}: {e}"))),
         }

@@ -96,13 +96,12 @@ impl Config {
     pub fn request_resnapshots(&mut self, names: &[String]) -> Result<(), String> {
         for name in names {
             match self.sources.get(name) {
-                Some(SourceConfig::Postgres(pg)) => pg.resnapshot.request(),
-                Some(other) => {
-                    return Err(format!(
-                        "--resnapshot {name}: source `{name}` is a {} source; only PostgreSQL sources own a replication slot to take a new snapshot from",
-                        other.type_name()
-                    ))
-                }
+                Some(source) => source.kind().request_resnapshot().map_err(|why| {
+                    format!(
+                        "--resnapshot {name}: source `{name}` is a {} source; {why}",
+                        source.type_name()
+                    )
+                })?,
                 None => {
                     return Err(format!(
                         "--resnapshot {name}: there is no source `{name}` in the configuration (sources: {})",
@@ -114,23 +113,14 @@ impl Config {
         Ok(())
     }
 
-    /// `file://./dir` and `file://dir` name a directory relative to the
-    /// working directory (as `data_dir` does); the object store needs an
-    /// absolute path.
-    fn resolve_relative_archive_urls(&mut self) {
+    /// Paths in sinks (an archive's `file://./dir`) are relative to the
+    /// working directory, as `data_dir` is.
+    fn resolve_relative_paths(&mut self) {
         let Ok(cwd) = std::env::current_dir() else {
             return;
         };
         for sink in self.sinks.values_mut() {
-            // Other sink types have no archive URL.
-            if let SinkConfig::Parquet(parquet) = sink {
-                if let Some(path) = parquet.url.strip_prefix("file://") {
-                    if !path.starts_with('/') {
-                        let absolute = cwd.join(path.trim_start_matches("./"));
-                        parquet.url = format!("file://{}", absolute.display());
-                    }
-                }
-            }
+            sink.resolve_relative_paths(&cwd);
         }
     }
 
@@ -164,7 +154,7 @@ impl Config {
             }),
         );
         let (mut config, mut problems) = extract_each(&figment);
-        config.resolve_relative_archive_urls();
+        config.resolve_relative_paths();
         let cross_check = problems.is_empty();
         problems.extend(config.validate(cross_check).iter().map(str::to_owned));
         if problems.is_empty() {

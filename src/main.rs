@@ -229,7 +229,7 @@ async fn replay(config: &Config, args: ReplayArgs) -> headwater_core::Result<u64
                 format!("there is no sink `{name}` in the configuration"),
             ));
         };
-        let mut sink = runtime::build_sink(&name, sink_config).await?;
+        let mut sink = sink_config.build(&name).await?;
         return replay::to_sink(&args.from, &options, filter, sink.as_mut()).await;
     }
     let source = args.to_log.unwrap_or_default();

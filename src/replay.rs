@@ -6,8 +6,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use headwater_core::{Appender, Error, EventBatch, Result, Sink, SinkRecord};
-use headwater_sink::parquet::{read_archive, ArchiveFilter, StoreOptions};
-use headwater_sink::SinkConfig;
+use headwater_sink::parquet::{read_archive, ArchiveFilter, ParquetConfig, StoreOptions};
 
 use crate::config::Config;
 
@@ -20,12 +19,9 @@ pub fn store_options_for(config: &Config, url: &str) -> StoreOptions {
     config
         .sinks
         .values()
-        .find_map(|sink| match sink {
-            SinkConfig::Parquet(p) if url.starts_with(p.url.trim_end_matches('/')) => {
-                Some(StoreOptions::from_config(p))
-            }
-            _ => None,
-        })
+        .filter_map(|sink| sink.downcast::<ParquetConfig>())
+        .find(|p| url.starts_with(p.url.trim_end_matches('/')))
+        .map(StoreOptions::from_config)
         .unwrap_or_default()
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod decimal;
 pub mod error;
 pub mod event;
+pub mod kind;
 pub mod position;
 pub mod schema;
 pub mod schema_registry;

@@ -1,7 +1,7 @@
 //! Headwater's sinks.
 
-pub mod config;
 pub mod kafka;
+pub mod kind;
 pub mod parquet;
 
-pub use config::SinkConfig;
+pub use kind::{SinkConfig, SinkKind};

@@ -1,8 +1,8 @@
 //! Headwater's sources.
 
-pub mod config;
+pub mod kind;
 pub mod mysql;
 pub mod postgres;
 mod spill;
 
-pub use config::SourceConfig;
+pub use kind::{LagProbe, SourceConfig, SourceDirs, SourceKind};

@@ -7,57 +7,19 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use headwater_core::{CheckpointStore, Position};
-use headwater_source::{mysql, postgres, SourceConfig};
+use headwater_core::checkpoint::spawn_blocking;
+use headwater_core::{CheckpointStore, Position, Result};
+use headwater_source::SourceConfig;
 
 use super::checkpoint_name;
 use crate::metrics::{Metrics, SOURCE_LAG_BYTES};
 
 const EVERY: Duration = Duration::from_secs(15);
 
-enum Probe {
-    Postgres(postgres::lag::LagProbe),
-    MySql(mysql::lag::LagProbe),
-}
-
-impl Probe {
-    async fn connect(name: &str, config: &SourceConfig) -> Result<Probe, String> {
-        match config {
-            SourceConfig::Postgres(pg) => postgres::lag::LagProbe::connect(name, pg)
-                .await
-                .map(Probe::Postgres)
-                .map_err(|e| e.to_string()),
-            SourceConfig::Mysql(my) => mysql::lag::LagProbe::connect(my)
-                .await
-                .map(Probe::MySql)
-                .map_err(|e| e.to_string()),
-        }
-    }
-
-    /// `None`: unknown for now (no checkpoint yet, or its binlog file is
-    /// gone).
-    async fn lag_bytes(
-        &mut self,
-        name: &str,
-        checkpoints: &CheckpointStore,
-    ) -> Result<Option<i64>, String> {
-        match self {
-            Probe::Postgres(probe) => probe.lag_bytes().await.map_err(|e| e.to_string()),
-            Probe::MySql(probe) => {
-                let (store, key) = (checkpoints.clone(), checkpoint_name(name));
-                let stored = tokio::task::spawn_blocking(move || store.load::<Position>(&key))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|e| e.to_string())?;
-                match stored {
-                    Some(Position::MySql(at)) => {
-                        probe.lag_bytes(&at).await.map_err(|e| e.to_string())
-                    }
-                    _ => Ok(None),
-                }
-            }
-        }
-    }
+/// The source's durable checkpoint (file reads: on a blocking thread).
+async fn checkpoint_of(name: &str, checkpoints: &CheckpointStore) -> Result<Option<Position>> {
+    let (store, key) = (checkpoints.clone(), checkpoint_name(name));
+    spawn_blocking(move || store.load::<Position>(&key)).await
 }
 
 /// Sets the source-lag metric of source `name` every 15 s until `stop`;
@@ -72,10 +34,14 @@ pub async fn probe_lag(
     let mut probe = None;
     loop {
         if probe.is_none() {
-            probe = Probe::connect(&name, &config).await.ok();
+            probe = config.kind().lag_probe(&name).await.ok();
         }
         if let Some(p) = &mut probe {
-            match p.lag_bytes(&name, &checkpoints).await {
+            let lag = match checkpoint_of(&name, &checkpoints).await {
+                Ok(checkpoint) => p.lag_bytes(checkpoint.as_ref()).await,
+                Err(e) => Err(e),
+            };
+            match lag {
                 Ok(Some(bytes)) => {
                     metrics.set(SOURCE_LAG_BYTES, &[("source", &name)], bytes as f64)
                 }

@@ -3,7 +3,6 @@
 //! sinks, commit their offsets.
 
 mod appender;
-mod build;
 mod lag;
 mod replay_guard;
 mod sink_task;
@@ -22,7 +21,6 @@ use headwater_source::SourceConfig;
 use headwater_transforms::TransformChain;
 
 pub use appender::{checkpoint_name, topic_name, LogAppender};
-pub use build::{build_sink, build_source};
 pub use sink_task::{dead_letter_topic, SinkFactory, SinkTask};
 
 use crate::config::Config;
@@ -130,7 +128,7 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
             let (name, sink_config) = (name.clone(), sink_config.clone());
             Arc::new(move || {
                 let (name, sink_config) = (name.clone(), sink_config.clone());
-                Box::pin(async move { build_sink(&name, &sink_config).await }) as _
+                Box::pin(async move { sink_config.build(&name).await }) as _
             })
         };
         let task = Arc::new(SinkTask {
@@ -185,7 +183,7 @@ impl SourceParts {
     /// One attempt: a fresh source and appender (a failed appender stays
     /// failed), resuming from the durable checkpoint.
     async fn run_source(self, name: Arc<str>, config: SourceConfig) -> Result<()> {
-        let source = build_source(&name, &config, &self.data_dir)?;
+        let source = config.build(&name, &self.data_dir);
         let appender = LogAppender::open(
             name.clone(),
             self.log,

@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod encode;
 pub mod error;
 pub mod json;
+mod kind;
 pub mod schema;
 pub mod sink;
 #[doc(hidden)]

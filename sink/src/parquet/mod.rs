@@ -13,6 +13,7 @@ pub mod config;
 mod decode;
 pub mod encode;
 pub mod error;
+mod kind;
 pub mod prepare;
 pub mod schema;
 pub mod sink;

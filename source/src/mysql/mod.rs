@@ -18,6 +18,7 @@ pub mod conn;
 pub mod ddl;
 pub mod error;
 pub mod gtid;
+mod kind;
 pub mod lag;
 pub mod schema;
 pub mod server_identity;

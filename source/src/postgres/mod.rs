@@ -18,6 +18,7 @@ pub mod conn;
 pub mod decode;
 pub mod error;
 pub mod identity;
+mod kind;
 pub mod lag;
 pub mod pgoutput;
 pub mod reader;
