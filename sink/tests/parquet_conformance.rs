@@ -134,18 +134,15 @@ async fn rolls_by_age<B: Backend>() {
     sink.write(inserts(&schema, 0, 0, 5)).await.expect("write");
     sink.flush(false).await.expect("flush");
     assert!(list_files(&config).await.is_empty(), "too young to roll");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        sink.flush(false).await.expect("flush");
-        if !list_files(&config).await.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "file never rolled by age"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    testkit::wait_until_async(
+        "the file to roll by age",
+        Duration::from_secs(10),
+        async || {
+            sink.flush(false).await.expect("flush");
+            !list_files(&config).await.is_empty()
+        },
+    )
+    .await;
     assert_eq!(durable_of(&sink.take_progress(), 0), Some(5));
     backend.cleanup().await;
 }
