@@ -241,9 +241,12 @@ async fn special_values_are_archived<B: Backend>() {
     let before = records[0].event.after.clone();
     let mut after = all_kinds_row(&schema, 0);
     after[7] = dec("1.00");
-    let mut update = event(&schema, Op::Update, 0, before, Some(after));
     // A primary-key change: `_key` is written.
-    update.key = vec![Value::Int64(-5)];
+    let update = event(&schema, Op::Update, 0)
+        .before(before)
+        .after(after)
+        .key(vec![Value::Int64(-5)])
+        .build();
     records.push(record(0, 4, update));
     let mut sink = sink(&config).await;
     sink.write(records.clone()).await.expect("write");
