@@ -8,23 +8,14 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use headwater_core::{
-    ChangeEvent, Column, Decimal, Lsn, Op, PgPosition, Sink, SinkRecord, TableId, TableSchema,
-    Timestamp, Value, ValueKind,
+    ChangeEvent, Decimal, Lsn, Op, PgPosition, Sink, SinkRecord, TableId, TableSchema, Timestamp,
+    Value, ValueKind,
 };
 use headwater_sink::parquet::{
     read_archive, ArchiveFilter, ParquetConfig, ParquetSink, StoreOptions,
 };
+use testkit::event::column;
 use testkit::{Delivered, EventBuilder, MemorySink};
-
-fn column(name: &str, kind: ValueKind, key: Option<u16>) -> Column {
-    Column {
-        name: name.into(),
-        type_name: format!("{kind:?}"),
-        kind,
-        nullable: key.is_none(),
-        key_position: key,
-    }
-}
 
 fn records() -> Vec<SinkRecord> {
     let schema = Arc::new(TableSchema {

@@ -141,13 +141,7 @@ impl EventBuilder {
         key_position: Option<u16>,
         value: Value,
     ) -> Self {
-        self.columns.push(Column {
-            name: name.into(),
-            type_name: format!("{kind:?}"),
-            kind,
-            nullable: key_position.is_none(),
-            key_position,
-        });
+        self.columns.push(column(name, kind, key_position));
         self.row.get_or_insert_with(Vec::new).push(value);
         self
     }
@@ -287,6 +281,18 @@ impl EventBuilder {
             topic: self.topic,
             headers: self.headers,
         }
+    }
+}
+
+/// A column for a test's schema: nullable unless it is in the key, its
+/// type name the kind's (`Int64`, `Text`).
+pub fn column(name: &str, kind: ValueKind, key_position: Option<u16>) -> Column {
+    Column {
+        name: name.into(),
+        type_name: format!("{kind:?}"),
+        kind,
+        nullable: key_position.is_none(),
+        key_position,
     }
 }
 

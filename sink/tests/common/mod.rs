@@ -9,25 +9,16 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use headwater_core::codec::encode_event;
 use headwater_core::{
-    ChangeEvent, Column, Date, Decimal, Interval, MySqlPosition, Op, Position, SinkRecord, TableId,
+    ChangeEvent, Date, Decimal, Interval, MySqlPosition, Op, Position, SinkRecord, TableId,
     TableSchema, Time, TimeTz, Timestamp, Value, ValueKind,
 };
 use headwater_sink::parquet::config::S3Options;
 use headwater_sink::parquet::{read_archive, Archive, ArchiveFilter, ParquetConfig, StoreOptions};
 use object_store::ObjectStoreExt;
+use testkit::event::column;
 use testkit::EventBuilder;
 
 pub const TOPIC: &str = "shop.public.things";
-
-fn column(name: &str, kind: ValueKind, key: Option<u16>) -> Column {
-    Column {
-        name: name.into(),
-        type_name: format!("{kind:?}"),
-        kind,
-        nullable: key.is_none(),
-        key_position: key,
-    }
-}
 
 /// A table with one column of every value kind.
 pub fn all_kinds_schema(version: u32) -> Arc<TableSchema> {
