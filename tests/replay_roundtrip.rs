@@ -8,23 +8,14 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use headwater_core::{
-    ChangeEvent, Column, Decimal, Lsn, Op, PgPosition, Position, Sink, SinkRecord, TableId,
-    TableSchema, Timestamp, Value, ValueKind,
+    ChangeEvent, Decimal, Lsn, Op, PgPosition, Sink, SinkRecord, TableId, TableSchema, Timestamp,
+    Value, ValueKind,
 };
 use headwater_sink::parquet::{
     read_archive, ArchiveFilter, ParquetConfig, ParquetSink, StoreOptions,
 };
-use testkit::{Delivered, MemorySink};
-
-fn column(name: &str, kind: ValueKind, key: Option<u16>) -> Column {
-    Column {
-        name: name.into(),
-        type_name: format!("{kind:?}"),
-        kind,
-        nullable: key.is_none(),
-        key_position: key,
-    }
-}
+use testkit::event::column;
+use testkit::{Delivered, EventBuilder, MemorySink};
 
 fn records() -> Vec<SinkRecord> {
     let schema = Arc::new(TableSchema {
@@ -80,23 +71,12 @@ fn records() -> Vec<SinkRecord> {
                 topic: "shop.public.orders".into(),
                 partition: 0,
                 offset: i,
-                event: ChangeEvent {
-                    source: "shop".into(),
-                    table: schema.table.clone(),
-                    op,
-                    key: vec![Value::Int64(i as i64)],
-                    before: None,
-                    after: Some(row),
-                    position: Position::Postgres(PgPosition {
-                        commit_lsn: Lsn(1000 + i),
-                        lsn: Lsn(900 + i),
-                    }),
-                    commit_ts: Some(commit_ts),
-                    tx_id: Some(7),
-                    schema: schema.clone(),
-                    topic: None,
-                    headers: vec![],
-                },
+                event: EventBuilder::with_schema(op, &schema)
+                    .row(row)
+                    .pg(1000 + i, 900 + i)
+                    .commit_ts(commit_ts)
+                    .tx_id(7)
+                    .build(),
             }
         })
         .collect()

@@ -16,36 +16,10 @@ use std::time::Duration;
 use common::DataDir;
 use headwater::metrics::Metrics;
 use headwater::runtime::SinkTask;
-use headwater_core::{
-    Appender, ChangeEvent, Column, EventBatch, Lsn, Op, PgPosition, Position, Sink, TableId,
-    TableSchema, Value, ValueKind,
-};
+use headwater_core::{Appender, ChangeEvent, EventBatch, Lsn, PgPosition, Position, Sink, Value};
 use headwater_log::{Log, LogConfig};
-use testkit::{Delivered, FaultySink, MemorySink, SlowSink};
+use testkit::{Delivered, EventBuilder, FaultySink, MemorySink, SlowSink};
 use tokio_util::sync::CancellationToken;
-
-fn schema() -> Arc<TableSchema> {
-    Arc::new(TableSchema {
-        table: TableId::new("public", "orders"),
-        version: 1,
-        columns: vec![
-            Column {
-                name: "id".into(),
-                type_name: "int8".into(),
-                kind: ValueKind::Int64,
-                nullable: false,
-                key_position: Some(0),
-            },
-            Column {
-                name: "n".into(),
-                type_name: "int8".into(),
-                kind: ValueKind::Int64,
-                nullable: true,
-                key_position: None,
-            },
-        ],
-    })
-}
 
 fn pos(commit: u64, lsn: u64) -> Position {
     Position::Postgres(PgPosition {
@@ -56,21 +30,14 @@ fn pos(commit: u64, lsn: u64) -> Position {
 
 /// Transaction `tx` updates every key in 0..keys, setting n = tx.
 fn transaction(tx: u64, keys: i64) -> EventBatch {
-    let schema = schema();
     let events = (0..keys)
-        .map(|id| ChangeEvent {
-            source: "shop".into(),
-            table: schema.table.clone(),
-            op: Op::Update,
-            key: vec![Value::Int64(id)],
-            before: None,
-            after: Some(vec![Value::Int64(id), Value::Int64(tx as i64)]),
-            position: pos(tx * 1000 + 999, tx * 1000 + id as u64),
-            commit_ts: None,
-            tx_id: Some(tx),
-            schema: schema.clone(),
-            topic: None,
-            headers: vec![],
+        .map(|id| {
+            EventBuilder::update("public.orders")
+                .key_column("id", Value::Int64(id))
+                .column("n", Value::Int64(tx as i64))
+                .position(pos(tx * 1000 + 999, tx * 1000 + id as u64))
+                .tx_id(tx)
+                .build()
         })
         .collect();
     EventBatch {

@@ -15,11 +15,10 @@ mod kafka_support;
 
 use serde_json::{json, Value as Json};
 
-use headwater_core::{
-    ChangeEvent, Lsn, MySqlPosition, Op, PgPosition, Position, Sink, TableId, Timestamp, Value,
-};
+use headwater_core::{ChangeEvent, Op, Sink, Timestamp, Value};
 use headwater_sink::kafka::testing::{customer, customers_schema};
 use kafka_support::*;
+use testkit::EventBuilder;
 
 const PG_SERVER: &str = "PostgreSQL_server";
 const MY_SERVER: &str = "mysql-server-1";
@@ -28,45 +27,24 @@ const PG_TS_MS: i64 = 1_559_033_904_863;
 const MY_TS_MS: i64 = 1_465_491_411_815;
 
 fn pg_event(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> ChangeEvent {
-    ChangeEvent {
-        source: PG_SERVER.into(),
-        table: TableId::new("public", "customers"),
-        op,
-        key: vec![Value::Int32(1)],
-        before,
-        after,
-        position: Position::Postgres(PgPosition {
-            commit_lsn: Lsn(24_023_128),
-            lsn: Lsn(24_023_119),
-        }),
-        commit_ts: Some(Timestamp::Micros(PG_TS_MS * 1000)),
-        tx_id: Some(555),
-        schema: customers_schema("public"),
-        topic: None,
-        headers: Vec::new(),
-    }
+    EventBuilder::with_schema(op, &customers_schema("public"))
+        .source(PG_SERVER)
+        .before(before)
+        .after(after)
+        .pg(24_023_128, 24_023_119)
+        .commit_ts(Timestamp::Micros(PG_TS_MS * 1000))
+        .tx_id(555)
+        .build()
 }
 
 fn my_event(op: Op, before: Option<Vec<Value>>, after: Option<Vec<Value>>) -> ChangeEvent {
-    ChangeEvent {
-        source: MY_SERVER.into(),
-        table: TableId::new("inventory", "customers"),
-        op,
-        key: vec![Value::Int32(1004)],
-        before,
-        after,
-        position: Position::MySql(MySqlPosition {
-            file: "mysql-bin.000003".into(),
-            offset: 154,
-            gtid_set: None,
-            tx_index: 0,
-        }),
-        commit_ts: Some(Timestamp::Micros(MY_TS_MS * 1000)),
-        tx_id: None,
-        schema: customers_schema("inventory"),
-        topic: None,
-        headers: Vec::new(),
-    }
+    EventBuilder::with_schema(op, &customers_schema("inventory"))
+        .source(MY_SERVER)
+        .before(before)
+        .after(after)
+        .mysql("mysql-bin.000003", 154)
+        .commit_ts(Timestamp::Micros(MY_TS_MS * 1000))
+        .build()
 }
 
 fn anne(id: i32) -> Vec<Value> {

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use serde_json::{json, Value as Json};
 
 use headwater_core::{
-    ChangeEvent, Column, Date, Decimal, Header, Interval, Lsn, Op, PgPosition, Position, TableId,
-    TableSchema, Time, TimeTz, Timestamp, Value, ValueKind,
+    ChangeEvent, Column, Date, Decimal, Interval, Op, TableId, TableSchema, Time, TimeTz,
+    Timestamp, Value, ValueKind,
 };
 use headwater_sink::kafka::config::DecimalHandling;
 use headwater_sink::kafka::{EncodeOptions, Encoder};
+use testkit::EventBuilder;
 
 fn column(name: &str, type_name: &str, kind: ValueKind, key: Option<u16>) -> Column {
     Column {
@@ -103,24 +104,12 @@ fn row() -> Vec<Value> {
     ]
 }
 
-fn event(op: Op) -> ChangeEvent {
-    ChangeEvent {
-        source: "shop".into(),
-        table: TableId::new("public", "all_types"),
-        op,
-        key: vec![Value::Int64(7)],
-        before: None,
-        after: Some(row()),
-        position: Position::Postgres(PgPosition {
-            commit_lsn: Lsn(100),
-            lsn: Lsn(90),
-        }),
-        commit_ts: None,
-        tx_id: Some(1),
-        schema: schema(),
-        topic: None,
-        headers: Vec::new(),
-    }
+/// An `op` of the `all_types` row; the key is its id, 7.
+fn event(op: Op) -> EventBuilder {
+    EventBuilder::with_schema(op, &schema())
+        .row(row())
+        .pg(100, 90)
+        .tx_id(1)
 }
 
 fn encode(options: EncodeOptions, event: &ChangeEvent) -> (Option<Json>, Json) {
@@ -140,7 +129,10 @@ fn options(schemas: bool, decimal: DecimalHandling) -> EncodeOptions {
 
 #[test]
 fn values_follow_debezium_defaults() {
-    let (key, value) = encode(options(true, DecimalHandling::Precise), &event(Op::Insert));
+    let (key, value) = encode(
+        options(true, DecimalHandling::Precise),
+        &event(Op::Insert).build(),
+    );
     assert_eq!(key.unwrap()["payload"], json!({"id": 7}));
     let after = &value["payload"]["after"];
     let want = json!({
@@ -205,7 +197,7 @@ fn values_follow_debezium_defaults() {
 
 #[test]
 fn decimal_string_and_double_modes() {
-    let e = event(Op::Insert);
+    let e = event(Op::Insert).build();
     let (_, v) = encode(options(false, DecimalHandling::String), &e);
     assert_eq!(v["after"]["price"], "12.34");
     assert_eq!(v["after"]["amount"], "-12.9");
@@ -217,9 +209,7 @@ fn decimal_string_and_double_modes() {
 #[test]
 fn truncate_message_and_keyless_events() {
     // A truncate: no key, no images.
-    let mut t = event(Op::Truncate);
-    t.key.clear();
-    t.after = None;
+    let t = event(Op::Truncate).no_key().after(None).build();
     let (key, v) = encode(options(false, DecimalHandling::Precise), &t);
     assert!(key.is_none());
     assert_eq!(v["op"], "t");
@@ -232,15 +222,12 @@ fn truncate_message_and_keyless_events() {
         version: 1,
         columns: vec![column("content", "bytea", ValueKind::Bytes, None)],
     });
-    let mut m = event(Op::Message);
-    m.table = message_schema.table.clone();
-    m.schema = message_schema;
-    m.key.clear();
-    m.after = Some(vec![Value::Bytes(b"foo".to_vec())]);
-    m.headers.push(Header {
-        name: "prefix".into(),
-        value: b"audit".to_vec(),
-    });
+    let m = event(Op::Message)
+        .schema(&message_schema)
+        .no_key()
+        .after(vec![Value::Bytes(b"foo".to_vec())])
+        .header("prefix", b"audit")
+        .build();
     for schemas in [false, true] {
         let (key, v) = encode(options(schemas, DecimalHandling::Precise), &m);
         assert_eq!(key.unwrap(), json!({"prefix": "audit"}));
@@ -251,8 +238,7 @@ fn truncate_message_and_keyless_events() {
     }
 
     // A table without a key: a null Kafka key.
-    let mut k = event(Op::Insert);
-    k.key.clear();
+    let k = event(Op::Insert).no_key().build();
     let (key, _) = encode(options(true, DecimalHandling::Precise), &k);
     assert!(key.is_none());
 }
@@ -260,12 +246,11 @@ fn truncate_message_and_keyless_events() {
 #[test]
 fn encoder_reuses_plans_across_table_versions() {
     let mut encoder = Encoder::new(options(true, DecimalHandling::Precise));
-    let a = event(Op::Insert);
-    let mut b = event(Op::Insert);
-    let mut s = (*b.schema).clone();
+    let a = event(Op::Insert).build();
+    let mut s = (*schema()).clone();
     s.version = 2;
     s.columns[19].name = "enabled".into();
-    b.schema = Arc::new(s);
+    let b = event(Op::Insert).schema(&Arc::new(s)).build();
     encoder.encode(&a, 0);
     let va: Json = serde_json::from_slice(encoder.value()).unwrap();
     encoder.encode(&b, 0);
@@ -317,12 +302,12 @@ fn special_header_carries_dimensions_and_decimal_specials() {
         Value::Decimal(Decimal::PosInfinity),
     ];
     let before = vec![nan.clone(), Value::Null, Value::Null, nan.clone()];
-    let mut e = event(Op::Update);
-    e.schema = schema.clone();
-    e.table = schema.table.clone();
-    e.key = vec![nan];
-    e.after = Some(after);
-    e.before = Some(before);
+    let e = event(Op::Update)
+        .schema(&schema)
+        .key(vec![nan])
+        .after(after)
+        .before(before)
+        .build();
     let mut encoder = Encoder::new(options(false, DecimalHandling::Precise));
     encoder.encode(&e, 0);
     let value: Json = serde_json::from_slice(encoder.value()).unwrap();
@@ -342,6 +327,6 @@ fn special_header_carries_dimensions_and_decimal_specials() {
     encoder.encode(&e, 0);
     let special: Json = serde_json::from_slice(encoder.special().unwrap()).unwrap();
     assert_eq!(special, json!({"after": {"a": "[0:1][1:1]"}}));
-    encoder.encode(&event(Op::Insert), 0);
+    encoder.encode(&event(Op::Insert).build(), 0);
     assert!(encoder.special().is_none());
 }

@@ -134,18 +134,15 @@ async fn rolls_by_age<B: Backend>() {
     sink.write(inserts(&schema, 0, 0, 5)).await.expect("write");
     sink.flush(false).await.expect("flush");
     assert!(list_files(&config).await.is_empty(), "too young to roll");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        sink.flush(false).await.expect("flush");
-        if !list_files(&config).await.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "file never rolled by age"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    testkit::wait_until_async(
+        "the file to roll by age",
+        Duration::from_secs(10),
+        async || {
+            sink.flush(false).await.expect("flush");
+            !list_files(&config).await.is_empty()
+        },
+    )
+    .await;
     assert_eq!(durable_of(&sink.take_progress(), 0), Some(5));
     backend.cleanup().await;
 }
@@ -244,9 +241,12 @@ async fn special_values_are_archived<B: Backend>() {
     let before = records[0].event.after.clone();
     let mut after = all_kinds_row(&schema, 0);
     after[7] = dec("1.00");
-    let mut update = event(&schema, Op::Update, 0, before, Some(after));
     // A primary-key change: `_key` is written.
-    update.key = vec![Value::Int64(-5)];
+    let update = event(&schema, Op::Update, 0)
+        .before(before)
+        .after(after)
+        .key(vec![Value::Int64(-5)])
+        .build();
     records.push(record(0, 4, update));
     let mut sink = sink(&config).await;
     sink.write(records.clone()).await.expect("write");

@@ -3,6 +3,7 @@
 //! instead of sleeping.
 
 pub mod appender;
+pub mod event;
 mod log_appender;
 pub mod mysql;
 pub mod names;
@@ -12,6 +13,7 @@ pub mod sink;
 pub mod wait;
 
 pub use appender::MemoryAppender;
+pub use event::EventBuilder;
 pub use log_appender::LogAppender;
 pub use names::unique_name;
 pub use pg_cluster::PgCluster;

@@ -1,4 +1,3 @@
-use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Polls `condition` until it holds or `deadline` passes; panics with
@@ -16,12 +15,14 @@ pub fn wait_until(what: &str, deadline: Duration, mut condition: impl FnMut() ->
     }
 }
 
-/// The async twin of [`wait_until`].
-pub async fn wait_until_async<F, Fut>(what: &str, deadline: Duration, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
+/// The async twin of [`wait_until`]. `condition` may be an async closure
+/// that borrows from the test (`async || sink.flush().await.is_ok()`), or
+/// a closure returning a future.
+pub async fn wait_until_async(
+    what: &str,
+    deadline: Duration,
+    mut condition: impl AsyncFnMut() -> bool,
+) {
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     while !condition().await {

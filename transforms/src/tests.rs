@@ -1,66 +1,17 @@
 use std::sync::Arc;
 
-use headwater_core::{
-    ChangeEvent, Column, Lsn, Op, PgPosition, Position, TableId, TableSchema, Value, ValueKind,
-};
+use headwater_core::{ChangeEvent, Op, Value, ValueKind};
+use testkit::EventBuilder;
 
 use crate::{TransformChain, TransformConfig};
 
-fn schema(table: &str) -> Arc<TableSchema> {
-    let column = |name: &str, kind, key: Option<u16>| Column {
-        name: name.into(),
-        type_name: "t".into(),
-        kind,
-        nullable: key.is_none(),
-        key_position: key,
-    };
-    Arc::new(TableSchema {
-        table: TableId::new("public", table),
-        version: 1,
-        columns: vec![
-            column("id", ValueKind::Int64, Some(0)),
-            column("email", ValueKind::Text, None),
-            column(
-                "amount",
-                ValueKind::Decimal {
-                    precision: None,
-                    scale: None,
-                },
-                None,
-            ),
-            column("status", ValueKind::Text, None),
-        ],
-    })
-}
-
 fn event(table: &str, op: Op, id: i64, email: &str, amount: &str, status: Value) -> ChangeEvent {
-    let row = vec![
-        Value::Int64(id),
-        Value::Text(email.into()),
-        Value::Decimal(amount.parse().unwrap()),
-        status,
-    ];
-    let (before, after) = match op {
-        Op::Delete => (Some(row), None),
-        _ => (None, Some(row)),
-    };
-    ChangeEvent {
-        source: "shop".into(),
-        table: TableId::new("public", table),
-        op,
-        key: vec![Value::Int64(id)],
-        before,
-        after,
-        position: Position::Postgres(PgPosition {
-            commit_lsn: Lsn(1),
-            lsn: Lsn(1),
-        }),
-        commit_ts: None,
-        tx_id: None,
-        schema: schema(table),
-        topic: None,
-        headers: vec![],
-    }
+    EventBuilder::new(op, &format!("public.{table}"))
+        .key_column("id", Value::Int64(id))
+        .column("email", Value::Text(email.into()))
+        .column("amount", Value::Decimal(amount.parse().unwrap()))
+        .column_of("status", ValueKind::Text, status)
+        .build()
 }
 
 fn chain(toml_text: &str) -> TransformChain {

@@ -9,24 +9,16 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use headwater_core::codec::encode_event;
 use headwater_core::{
-    ChangeEvent, Column, Date, Decimal, Header, Interval, Lsn, Op, PgPosition, Position,
-    SinkRecord, TableId, TableSchema, Time, TimeTz, Timestamp, Value, ValueKind,
+    ChangeEvent, Date, Decimal, Interval, MySqlPosition, Op, Position, SinkRecord, TableId,
+    TableSchema, Time, TimeTz, Timestamp, Value, ValueKind,
 };
 use headwater_sink::parquet::config::S3Options;
 use headwater_sink::parquet::{read_archive, Archive, ArchiveFilter, ParquetConfig, StoreOptions};
 use object_store::ObjectStoreExt;
+use testkit::event::column;
+use testkit::EventBuilder;
 
 pub const TOPIC: &str = "shop.public.things";
-
-fn column(name: &str, kind: ValueKind, key: Option<u16>) -> Column {
-    Column {
-        name: name.into(),
-        type_name: format!("{kind:?}"),
-        kind,
-        nullable: key.is_none(),
-        key_position: key,
-    }
-}
 
 /// A table with one column of every value kind.
 pub fn all_kinds_schema(version: u32) -> Arc<TableSchema> {
@@ -260,36 +252,14 @@ pub fn commit_time(minutes: i64) -> Timestamp {
     Timestamp::Micros(1_709_298_000_000_000 + minutes * 60_000_000)
 }
 
-pub fn event(
-    schema: &Arc<TableSchema>,
-    op: Op,
-    i: i64,
-    before: Option<Vec<Value>>,
-    after: Option<Vec<Value>>,
-) -> ChangeEvent {
-    let key = after
-        .as_ref()
-        .or(before.as_ref())
-        .map(|row| vec![row[0].clone()])
-        .unwrap_or_else(|| vec![Value::Int64(i)]);
+/// Event `i` of the all-kinds table: its position, commit time and
+/// transaction follow from `i`; the caller gives the row.
+pub fn event(schema: &Arc<TableSchema>, op: Op, i: i64) -> EventBuilder {
     let lsn = 0x1000 + i as u64 * 16;
-    ChangeEvent {
-        source: "shop".into(),
-        table: schema.table.clone(),
-        op,
-        key,
-        before,
-        after,
-        position: Position::Postgres(PgPosition {
-            commit_lsn: Lsn(lsn + 8),
-            lsn: Lsn(lsn),
-        }),
-        commit_ts: Some(commit_time(i % 30)),
-        tx_id: Some(700 + i as u64),
-        schema: schema.clone(),
-        topic: None,
-        headers: Vec::new(),
-    }
+    EventBuilder::with_schema(op, schema)
+        .pg(lsn + 8, lsn)
+        .commit_ts(commit_time(i % 30))
+        .tx_id(700 + i as u64)
 }
 
 pub fn record(partition: u32, offset: u64, event: ChangeEvent) -> SinkRecord {
@@ -309,7 +279,7 @@ pub fn inserts(schema: &Arc<TableSchema>, partition: u32, from: u64, to: u64) ->
             record(
                 partition,
                 o,
-                event(schema, Op::Insert, o as i64, None, Some(row)),
+                event(schema, Op::Insert, o as i64).row(row).build(),
             )
         })
         .collect()
@@ -319,54 +289,45 @@ pub fn inserts(schema: &Arc<TableSchema>, partition: u32, from: u64, to: u64) ->
 /// primary-key change, a routed topic, headers, another table name.
 pub fn every_shape(schema: &Arc<TableSchema>, partition: u32, from: u64) -> Vec<SinkRecord> {
     let row = |i: i64| all_kinds_row(schema, i);
-    let mut events = vec![
-        event(schema, Op::Read, 0, None, Some(row(0))),
-        event(schema, Op::Insert, 1, None, Some(row(1))),
-        event(schema, Op::Update, 2, Some(row(2)), Some(row(3))),
-        event(schema, Op::Update, 3, None, Some(row(1))),
-        event(schema, Op::Delete, 4, Some(row(4)), None),
-        event(schema, Op::Delete, 5, None, None),
-    ];
-    let mut truncate = event(schema, Op::Truncate, 6, None, None);
-    truncate.key = Vec::new();
-    events.push(truncate);
+    let event = |op, i| event(schema, op, i);
     // A before-image that is all unchanged except the key (REPLICA
     // IDENTITY DEFAULT style).
     let mut sparse = vec![Value::Unchanged; schema.columns.len()];
     sparse[0] = Value::Int64(7);
-    events.push(event(schema, Op::Update, 7, Some(sparse), Some(row(7))));
-    // A primary-key update that reports the old key.
-    let mut moved = event(schema, Op::Update, 8, None, Some(row(8)));
-    moved.key = vec![Value::Int64(-8)];
-    events.push(moved);
-    let mut routed = event(schema, Op::Insert, 9, None, Some(row(9)));
-    routed.topic = Some("custom.topic".into());
-    routed.headers = vec![
-        Header {
-            name: "trace".into(),
-            value: b"abc".to_vec(),
-        },
-        Header {
-            name: "empty".into(),
-            value: Vec::new(),
-        },
+    let events = [
+        event(Op::Read, 0).row(row(0)),
+        event(Op::Insert, 1).row(row(1)),
+        event(Op::Update, 2).before(row(2)).after(row(3)),
+        event(Op::Update, 3).row(row(1)),
+        event(Op::Delete, 4).row(row(4)),
+        // A key-only delete.
+        event(Op::Delete, 5).key(vec![Value::Int64(5)]),
+        event(Op::Truncate, 6),
+        event(Op::Update, 7).before(sparse).after(row(7)),
+        // A primary-key update that reports the old key.
+        event(Op::Update, 8).row(row(8)).key(vec![Value::Int64(-8)]),
+        // Routed, with headers, from another source, table and database.
+        event(Op::Insert, 9)
+            .row(row(9))
+            .topic("custom.topic")
+            .header("trace", b"abc")
+            .header("empty", b"")
+            .table("public.things_renamed")
+            .commit_ts(None)
+            .tx_id(None)
+            .source("other")
+            .position(Position::MySql(MySqlPosition {
+                file: "mysql-bin.000003".into(),
+                offset: 4711,
+                gtid_set: Some("3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5".into()),
+                tx_index: 0,
+            })),
+        event(Op::Message, 10).row(row(10)),
     ];
-    routed.table = TableId::new("public", "things_renamed");
-    routed.commit_ts = None;
-    routed.tx_id = None;
-    routed.source = "other".into();
-    routed.position = Position::MySql(headwater_core::MySqlPosition {
-        file: "mysql-bin.000003".into(),
-        offset: 4711,
-        gtid_set: Some("3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5".into()),
-        tx_index: 0,
-    });
-    events.push(routed);
-    events.push(event(schema, Op::Message, 10, None, Some(row(10))));
     events
         .into_iter()
         .enumerate()
-        .map(|(i, e)| record(partition, from + i as u64, e))
+        .map(|(i, e)| record(partition, from + i as u64, e.build()))
         .collect()
 }
 
