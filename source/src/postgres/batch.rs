@@ -9,6 +9,7 @@ use std::sync::Arc;
 use headwater_core::{Appender, ChangeEvent, Durable, EventBatch, Lsn, Position};
 use tokio::sync::{mpsc, Notify};
 
+use crate::fault::{self, Helper};
 use crate::postgres::error::{PgError, PgResult};
 
 /// A batch on its way to durability, and the flush LSN it allows.
@@ -137,7 +138,10 @@ impl Batcher {
         self.acks
             .send(Ack { durable, flush })
             .await
-            .map_err(|_| PgError::Cancelled)
+            .map_err(|_| PgError::HelperEnded {
+                task: "acknowledger",
+                reason: "it stopped taking batches".into(),
+            })
     }
 }
 
@@ -146,8 +150,15 @@ pub async fn acknowledge(
     mut acks: mpsc::Receiver<Ack>,
     flushed: Arc<AtomicU64>,
     notify: Arc<Notify>,
+    source: Arc<str>,
 ) -> PgResult<()> {
-    while let Some(ack) = acks.recv().await {
+    loop {
+        let ack = tokio::select! {
+            biased;
+            ack = acks.recv() => ack,
+            () = fault::killed(&source, Helper::Acknowledger) => panic!("fault injected: the acknowledger is killed"),
+        };
+        let Some(ack) = ack else { break };
         ack.durable.await?;
         if let Some(lsn) = ack.flush {
             flushed.fetch_max(lsn.0, Ordering::AcqRel);

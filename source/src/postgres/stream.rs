@@ -12,6 +12,7 @@ use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::fault::{self, Helper};
 use crate::postgres::batch::{acknowledge, Ack, Batcher};
 use crate::postgres::decode::{pg_timestamp, Decoder, TxContext, HEARTBEAT_PREFIX};
 use crate::postgres::error::{PgError, PgResult};
@@ -25,6 +26,8 @@ use crate::postgres::streamed::{Buffered, StreamedTxns};
 const LINGER: Duration = Duration::from_millis(5);
 
 pub struct StreamSettings {
+    /// The source's name (for fault injection in tests).
+    pub source: Arc<str>,
     pub heartbeat: Duration,
     pub max_batch_events: usize,
     pub stream_buffer: usize,
@@ -62,6 +65,21 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+fn helper_ended(task: &'static str, reason: impl Into<String>) -> PgError {
+    PgError::HelperEnded {
+        task,
+        reason: reason.into(),
+    }
+}
+
+/// Why a task that should still run ended.
+fn join_reason(e: &tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "it was aborted".to_owned();
+    }
+    format!("it panicked: {e}")
+}
+
 fn commit_position(commit_lsn: Lsn) -> Position {
     Position::Postgres(PgPosition {
         commit_lsn,
@@ -88,20 +106,29 @@ impl Streamer {
         let (chunk_tx, mut chunk_rx) = mpsc::channel::<Chunk>(16);
         let (ack_tx, ack_rx) = mpsc::channel::<Ack>(64);
         let stop_reader = CancellationToken::new();
+        let read = reader::run(
+            stream,
+            chunk_tx,
+            flushed.clone(),
+            notify.clone(),
+            stop_reader.clone(),
+        );
+        let source = settings.source.clone();
         let mut reader = AbortOnDrop(tokio::spawn(
-            reader::run(
-                stream,
-                chunk_tx,
-                flushed.clone(),
-                notify.clone(),
-                stop_reader.clone(),
-            )
+            async move {
+                tokio::select! {
+                    biased;
+                    () = read => {}
+                    () = fault::killed(&source, Helper::Reader) => panic!("fault injected: the reader is killed"),
+                }
+            }
             .instrument(tracing::info_span!("pg_reader")),
         ));
         let mut acker = AbortOnDrop(tokio::spawn(acknowledge(
             ack_rx,
             flushed.clone(),
             notify.clone(),
+            settings.source.clone(),
         )));
         let mut streamer = Streamer {
             decoder,
@@ -129,10 +156,11 @@ impl Streamer {
                     biased;
                     _ = &mut cancelled => return Ok(()),
                     done = &mut acker.0 => {
-                        return match done {
-                            Ok(Err(e)) => Err(e),
-                            _ => Err(PgError::Cancelled),
-                        };
+                        return Err(match done {
+                            Ok(Err(e)) => e,
+                            Ok(Ok(())) => helper_ended("acknowledger", "it stopped"),
+                            Err(e) => helper_ended("acknowledger", join_reason(&e)),
+                        });
                     }
                     chunk = chunk_rx.recv() => match chunk {
                         Some(Ok(messages)) => {
@@ -149,7 +177,14 @@ impl Streamer {
                             }
                         }
                         Some(Err(e)) => return Err(e),
-                        None => return Err(PgError::Cancelled),
+                        None => {
+                            // The reader ended without passing an error on.
+                            let reason = match tokio::time::timeout(Duration::from_secs(1), &mut reader.0).await {
+                                Ok(Err(e)) => join_reason(&e),
+                                _ => "it stopped".to_owned(),
+                            };
+                            return Err(helper_ended("reader", reason));
+                        }
                     },
                     _ = &mut linger, if flush_at.is_some() => {
                         streamer.batcher.flush_committed().await?;
@@ -174,7 +209,10 @@ impl Streamer {
             let _ = tokio::time::timeout(Duration::from_secs(30), &mut acker.0).await;
         }
         stop_reader.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), &mut reader.0).await;
+        // (Awaited already when it ended early.)
+        if !reader.0.is_finished() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut reader.0).await;
+        }
         result.and(drained)
     }
 
