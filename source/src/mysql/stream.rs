@@ -89,8 +89,8 @@ pub struct Streamer<'a> {
     tx_id: Option<u64>,
     pending: Vec<ChangeEvent>,
     pending_checkpoint: Option<MySqlPosition>,
-    /// The last checkpoint appended; a reconnect resumes from here.
-    pub appended: Option<MySqlPosition>,
+    /// The last checkpoint appended.
+    appended: Option<MySqlPosition>,
     last_append: Instant,
     skip_until: Option<MySqlPosition>,
     durables: FuturesOrdered<Durable>,
@@ -235,8 +235,19 @@ impl<'a> Streamer<'a> {
         format!("{}:{offset}", self.file)
     }
 
-    /// Streams from `start` until shutdown (Ok) or an error.
+    /// Streams from `start` until shutdown (Ok) or an error. Before an
+    /// error it lets what was appended become durable, so a restart
+    /// resumes after it.
     pub async fn run(&mut self, start: &Start) -> Result<()> {
+        let result = self.stream(start).await;
+        if result.is_err() {
+            let drained = tokio::time::timeout(Duration::from_secs(30), self.drain_durables());
+            let _ = drained.await;
+        }
+        result
+    }
+
+    async fn stream(&mut self, start: &Start) -> Result<()> {
         let mut conn = mysql_async::Conn::new(opts(&self.cfg.url)?)
             .await
             .map_err(|source| MySqlError::Connect {
