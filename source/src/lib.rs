@@ -1,6 +1,7 @@
 //! Headwater's sources.
 
 pub mod config;
+mod driver;
 pub mod fault;
 pub mod mysql;
 pub mod postgres;

@@ -233,6 +233,17 @@ impl Classify for PgError {
     }
 }
 
+impl From<crate::driver::DriverError> for PgError {
+    fn from(error: crate::driver::DriverError) -> Self {
+        match error {
+            crate::driver::DriverError::Append(inner) => PgError::Append(inner),
+            crate::driver::DriverError::HelperEnded { task, reason } => {
+                PgError::HelperEnded { task, reason }
+            }
+        }
+    }
+}
+
 impl From<PgError> for headwater_core::Error {
     fn from(error: PgError) -> Self {
         match error {

@@ -1,24 +1,16 @@
 //! Groups change events into [`EventBatch`]es and hands them to the log:
 //! small transactions are coalesced, a large one is split (only its last
-//! batch carries the checkpoint), and each batch's flush LSN goes to the
-//! acknowledger, which reports it upstream once the batch is durable.
+//! batch carries its checkpoint), and each batch goes to the acknowledger
+//! with what it allows to acknowledge once durable.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use headwater_core::{Appender, ChangeEvent, Durable, EventBatch, Lsn, Position};
-use tokio::sync::{mpsc, Notify};
+use headwater_core::{Appender, ChangeEvent, Durable, EventBatch, Position};
+use tokio::sync::mpsc;
 
-use crate::fault::{self, Helper};
-use crate::postgres::error::{PgError, PgResult};
+use super::{Ack, DriverError};
 
-/// A batch on its way to durability, and the flush LSN it allows.
-pub struct Ack {
-    pub durable: Durable,
-    pub flush: Option<Lsn>,
-}
-
-pub struct Batcher {
+pub struct Batcher<A> {
     appender: Arc<dyn Appender>,
     max_events: usize,
     /// Sized like the last batch (with room to spare), so it rarely grows:
@@ -26,20 +18,26 @@ pub struct Batcher {
     events: Vec<ChangeEvent>,
     /// How many of `events` belong to complete transactions.
     committed_len: usize,
+    /// The checkpoint after the last complete transaction not yet sent.
     checkpoint: Option<Position>,
-    flush_lsn: Option<Lsn>,
-    acks: mpsc::Sender<Ack>,
+    /// What the complete transactions allow to acknowledge.
+    ack: Option<A>,
+    acks: mpsc::Sender<Ack<A>>,
 }
 
-impl Batcher {
-    pub fn new(appender: Arc<dyn Appender>, max_events: usize, acks: mpsc::Sender<Ack>) -> Self {
+impl<A: Send + 'static> Batcher<A> {
+    pub(super) fn new(
+        appender: Arc<dyn Appender>,
+        max_events: usize,
+        acks: mpsc::Sender<Ack<A>>,
+    ) -> Self {
         Batcher {
             appender,
             max_events: max_events.max(1),
             events: Vec::with_capacity(max_events.clamp(1, 65_536)),
             committed_len: 0,
             checkpoint: None,
-            flush_lsn: None,
+            ack: None,
             acks,
         }
     }
@@ -52,34 +50,43 @@ impl Batcher {
         self.events.len() >= self.max_events
     }
 
-    /// Sends a full batch. It ends inside a transaction: no checkpoint, but
-    /// the complete transactions in it may still be acknowledged.
-    pub async fn send_full(&mut self) -> PgResult<()> {
+    /// Adds an event and sends the batch if that filled it.
+    pub async fn push(&mut self, event: ChangeEvent) -> Result<(), DriverError> {
+        if self.add(event) {
+            self.send_full().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a full batch. It ends inside a transaction: it carries the
+    /// checkpoint of the complete transactions in it, if any, never one
+    /// inside the open transaction.
+    pub async fn send_full(&mut self) -> Result<(), DriverError> {
         let events = self.take(self.events.len());
         self.committed_len = 0;
-        self.checkpoint = None;
-        let flush = self.flush_lsn.take();
-        self.send(events, None, flush).await
+        let checkpoint = self.checkpoint.take();
+        let ack = self.ack.take();
+        self.send(events, checkpoint, ack).await
     }
 
-    /// A transaction ended: everything pushed so far is complete.
-    pub fn commit(&mut self, checkpoint: Position, end_lsn: Lsn) {
+    /// A transaction ended: everything added so far is complete.
+    pub fn commit(&mut self, checkpoint: Position, ack: A) {
         self.committed_len = self.events.len();
         self.checkpoint = Some(checkpoint);
-        self.flush_lsn = Some(end_lsn);
+        self.ack = Some(ack);
     }
 
-    /// A transaction already in the log was skipped; the server may still
-    /// be told it is flushed.
-    pub fn skipped(&mut self, end_lsn: Lsn) {
+    /// A transaction already in the log was skipped; what it allows may
+    /// still be acknowledged.
+    pub fn skipped(&mut self, ack: A) {
         if self.events.len() == self.committed_len {
-            self.flush_lsn = Some(end_lsn);
+            self.ack = Some(ack);
         }
     }
 
     /// Whether complete transactions (or acknowledgements) wait.
     pub fn has_committed(&self) -> bool {
-        self.committed_len > 0 || self.checkpoint.is_some() || self.flush_lsn.is_some()
+        self.committed_len > 0 || self.checkpoint.is_some() || self.ack.is_some()
     }
 
     /// Whether enough complete transactions wait to make a full batch.
@@ -88,19 +95,19 @@ impl Batcher {
     }
 
     /// Sends every complete transaction waiting; events of an open one stay.
-    pub async fn flush_committed(&mut self) -> PgResult<()> {
-        if self.committed_len == 0 && self.checkpoint.is_none() && self.flush_lsn.is_none() {
+    pub async fn flush_committed(&mut self) -> Result<(), DriverError> {
+        if !self.has_committed() {
             return Ok(());
         }
         let events = self.take(self.committed_len);
         self.committed_len = 0;
         let checkpoint = self.checkpoint.take();
-        let flush = self.flush_lsn.take();
+        let ack = self.ack.take();
         if events.is_empty() && checkpoint.is_none() {
             // Only skipped transactions: nothing to append.
-            return self.ack(Durable::ready(), flush).await;
+            return self.acknowledge(Durable::ready(), ack).await;
         }
-        self.send(events, checkpoint, flush).await
+        self.send(events, checkpoint, ack).await
     }
 
     /// Moves the first `n` events out: the vector itself goes, and the
@@ -125,45 +132,19 @@ impl Batcher {
         &mut self,
         events: Vec<ChangeEvent>,
         checkpoint: Option<Position>,
-        flush: Option<Lsn>,
-    ) -> PgResult<()> {
+        ack: Option<A>,
+    ) -> Result<(), DriverError> {
         let durable = self
             .appender
             .append(EventBatch { events, checkpoint })
             .await?;
-        self.ack(durable, flush).await
+        self.acknowledge(durable, ack).await
     }
 
-    async fn ack(&mut self, durable: Durable, flush: Option<Lsn>) -> PgResult<()> {
+    async fn acknowledge(&mut self, durable: Durable, ack: Option<A>) -> Result<(), DriverError> {
         self.acks
-            .send(Ack { durable, flush })
+            .send(Ack { durable, ack })
             .await
-            .map_err(|_| PgError::HelperEnded {
-                task: "acknowledger",
-                reason: "it stopped taking batches".into(),
-            })
+            .map_err(|_| DriverError::helper_ended("acknowledger", "it stopped taking batches"))
     }
-}
-
-/// Awaits each batch's durability in order and publishes the flush LSN.
-pub async fn acknowledge(
-    mut acks: mpsc::Receiver<Ack>,
-    flushed: Arc<AtomicU64>,
-    notify: Arc<Notify>,
-    source: Arc<str>,
-) -> PgResult<()> {
-    loop {
-        let ack = tokio::select! {
-            biased;
-            ack = acks.recv() => ack,
-            () = fault::killed(&source, Helper::Acknowledger) => panic!("fault injected: the acknowledger is killed"),
-        };
-        let Some(ack) = ack else { break };
-        ack.durable.await?;
-        if let Some(lsn) = ack.flush {
-            flushed.fetch_max(lsn.0, Ordering::AcqRel);
-            notify.notify_one();
-        }
-    }
-    Ok(())
 }
