@@ -4,6 +4,7 @@
 //! with what it allows to acknowledge once durable.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use headwater_core::{Appender, ChangeEvent, Durable, EventBatch, Position};
 use tokio::sync::mpsc;
@@ -23,6 +24,10 @@ pub struct Batcher<A> {
     /// What the complete transactions allow to acknowledge.
     ack: Option<A>,
     acks: mpsc::Sender<Ack<A>>,
+    /// A batch of only a checkpoint waits until this long after the last
+    /// append (transactions of tables not captured move the checkpoint).
+    checkpoint_only_every: Duration,
+    last_sent: Instant,
 }
 
 impl<A: Send + 'static> Batcher<A> {
@@ -30,6 +35,7 @@ impl<A: Send + 'static> Batcher<A> {
         appender: Arc<dyn Appender>,
         max_events: usize,
         acks: mpsc::Sender<Ack<A>>,
+        checkpoint_only_every: Duration,
     ) -> Self {
         Batcher {
             appender,
@@ -39,6 +45,8 @@ impl<A: Send + 'static> Batcher<A> {
             checkpoint: None,
             ack: None,
             acks,
+            checkpoint_only_every,
+            last_sent: Instant::now(),
         }
     }
 
@@ -94,8 +102,17 @@ impl<A: Send + 'static> Batcher<A> {
         self.committed_len >= self.max_events / 2
     }
 
-    /// Sends every complete transaction waiting; events of an open one stay.
+    /// Sends every complete transaction waiting; events of an open one
+    /// stay, and so does a lone checkpoint sent too soon after the last.
     pub async fn flush_committed(&mut self) -> Result<(), DriverError> {
+        if self.committed_len == 0 && self.last_sent.elapsed() < self.checkpoint_only_every {
+            return Ok(());
+        }
+        self.finish().await
+    }
+
+    /// Sends every complete transaction waiting, now.
+    pub async fn finish(&mut self) -> Result<(), DriverError> {
         if !self.has_committed() {
             return Ok(());
         }
@@ -138,6 +155,7 @@ impl<A: Send + 'static> Batcher<A> {
             .appender
             .append(EventBatch { events, checkpoint })
             .await?;
+        self.last_sent = Instant::now();
         self.acknowledge(durable, ack).await
     }
 

@@ -19,7 +19,8 @@ mod run;
 
 pub use ack::{Ack, Acknowledge};
 pub use batch::Batcher;
-pub use run::{run, Kind, Reader, Settings};
+pub(crate) use run::Kind;
+pub use run::{run, Reader, Settings};
 
 /// How a stream the driver runs can end besides the kind's own errors;
 /// each kind wraps these in its error enum (`From<DriverError>`).

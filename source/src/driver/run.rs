@@ -25,7 +25,7 @@ const ACK_DRAIN: Duration = Duration::from_secs(30);
 const READER_STOP: Duration = Duration::from_secs(10);
 
 /// What a source kind does with what its reader reads.
-pub trait Kind: Send {
+pub(crate) trait Kind: Send {
     /// What the reader task sends: a chunk of messages, an event, or the
     /// error that ended its read.
     type Input: Send + 'static;
@@ -58,6 +58,8 @@ pub struct Settings {
     /// small transactions arriving together go to the log together.
     pub linger: Duration,
     pub tick: Duration,
+    /// See [`Batcher`]: zero sends a lone checkpoint at once.
+    pub checkpoint_only_every: Duration,
 }
 
 /// The kind's reader task and the channel it sends its inputs down.
@@ -128,7 +130,12 @@ where
         acknowledger,
         settings.source.clone(),
     )));
-    let mut batcher = Batcher::new(appender, settings.max_batch_events, ack_tx);
+    let mut batcher = Batcher::new(
+        appender,
+        settings.max_batch_events,
+        ack_tx,
+        settings.checkpoint_only_every,
+    );
     let mut tick = tokio::time::interval(settings.tick);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -185,7 +192,7 @@ where
     // flight, then stop the reader (PostgreSQL's sends the last flush LSN
     // upstream).
     let drained = if result.is_ok() {
-        batcher.flush_committed().await.map_err(K::Error::from)
+        batcher.finish().await.map_err(K::Error::from)
     } else {
         Ok(())
     };

@@ -99,6 +99,7 @@ impl Streamer {
             max_batch_events: settings.max_batch_events,
             linger: LINGER,
             tick: settings.heartbeat,
+            checkpoint_only_every: Duration::ZERO,
         };
         let mut streamer = Streamer {
             decoder,
