@@ -1,5 +1,7 @@
 //! Headwater's sources.
 
+mod driver;
+pub mod fault;
 pub mod kind;
 pub mod mysql;
 pub mod postgres;

@@ -1,9 +1,11 @@
-//! Connection loss: the source reconnects with backoff and resumes without
-//! loss or duplicates; a user without RELOAD still gets a consistent
+//! Connection loss: the source ends with an error to retry, and started
+//! again (as the daemon's supervisor does) resumes without loss or
+//! duplicates; a user without RELOAD still gets a consistent
 //! snapshot on MariaDB (MariaDB).
 
 use std::time::Duration;
 
+use headwater_core::error::{Classify, ErrorKind};
 use headwater_core::{Op, Severity, Source, SourceContext, Value};
 use headwater_source::mysql::{MySqlConfig, MySqlSource};
 use mysql_async::prelude::Queryable;
@@ -48,12 +50,7 @@ async fn mysql_reconnects_after_connection_loss_without_loss_or_duplicates() {
 
     let appender = MemoryAppender::new();
     let shutdown = CancellationToken::new();
-    let ctx = SourceContext {
-        name: "my".into(),
-        appender: appender.clone(),
-        shutdown: shutdown.clone(),
-    };
-    let task = tokio::spawn(Box::new(MySqlSource::new(cfg)).run(ctx));
+    let task = tokio::spawn(supervise(cfg, appender.clone(), shutdown.clone()));
     appender.wait_for(3, DEADLINE).await;
     for i in 3..10 {
         db.exec(&format!("INSERT INTO t VALUES ({i})")).await;
@@ -114,6 +111,31 @@ async fn mysql_reconnects_after_connection_loss_without_loss_or_duplicates() {
     assert_eq!(ids, (0..30).map(Value::Int32).collect::<Vec<_>>());
     db.exec(&format!("DROP USER '{user}'@'%'")).await;
     db.drop_db().await;
+}
+
+/// Runs the source as the daemon's supervisor does (src/runtime/supervisor.rs):
+/// a fresh one on the same log after each error to retry, until shutdown.
+async fn supervise(
+    cfg: MySqlConfig,
+    appender: std::sync::Arc<MemoryAppender>,
+    shutdown: CancellationToken,
+) -> headwater_core::Result<()> {
+    loop {
+        let ctx = SourceContext {
+            name: "my".into(),
+            appender: appender.clone(),
+            shutdown: shutdown.clone(),
+        };
+        match Box::new(MySqlSource::new(cfg.clone())).run(ctx).await {
+            Err(e) if e.kind() == ErrorKind::Retry => {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    () = shutdown.cancelled() => return Ok(()),
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn dump_thread(conn: &mut mysql_async::Conn, user: &str) -> Vec<u64> {

@@ -106,6 +106,20 @@ pub enum MySqlError {
 
     #[error("appending to the log failed: {0}")]
     Append(#[source] headwater_core::Error),
+
+    #[error("the MySQL source's {task} task ended while the stream ran ({reason}); the source restarts and resumes from the log's checkpoint")]
+    HelperEnded { task: &'static str, reason: String },
+}
+
+impl From<crate::driver::DriverError> for MySqlError {
+    fn from(error: crate::driver::DriverError) -> Self {
+        match error {
+            crate::driver::DriverError::Append(inner) => MySqlError::Append(inner),
+            crate::driver::DriverError::HelperEnded { task, reason } => {
+                MySqlError::HelperEnded { task, reason }
+            }
+        }
+    }
 }
 
 /// What an event's checksum says about an event that did not decode: who
@@ -160,7 +174,9 @@ impl Classify for MySqlError {
             MySqlError::Connect { source, .. }
             | MySqlError::Query { source, .. }
             | MySqlError::Stream { source, .. } => driver_kind(source),
-            MySqlError::Stalled { .. } | MySqlError::Checksum { .. } => ErrorKind::Retry,
+            MySqlError::Stalled { .. }
+            | MySqlError::Checksum { .. }
+            | MySqlError::HelperEnded { .. } => ErrorKind::Retry,
             MySqlError::PurgedBinlog { .. }
             | MySqlError::Schema { .. }
             | MySqlError::Prerequisite { .. }

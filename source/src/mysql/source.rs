@@ -1,13 +1,11 @@
-//! [`MySqlSource`]: the run loop (snapshot or resume, stream, reconnect
-//! with backoff) behind the [`Source`] trait.
+//! [`MySqlSource`]: one attempt (snapshot or resume, then stream) behind
+//! the [`Source`] trait; the supervisor restarts it after an error.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use headwater_core::error::{Classify, ErrorKind};
 use headwater_core::{Finding, MySqlPosition, Position, Source, SourceContext};
-use tracing::{info, warn, Instrument};
+use tracing::{debug, info, Instrument};
 
 use super::config::{MySqlConfig, SnapshotMode};
 use super::conn::Sql;
@@ -52,9 +50,6 @@ impl MySqlSource {
     }
 }
 
-const MIN_BACKOFF: Duration = Duration::from_millis(250);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
 /// Where a restarted source goes on from: the last durable checkpoint.
 fn start_from_checkpoint(position: &MySqlPosition, mariadb: bool) -> Start {
     let gtids = position.gtid_set.as_deref().and_then(|g| {
@@ -71,13 +66,22 @@ fn start_from_checkpoint(position: &MySqlPosition, mariadb: bool) -> Start {
 }
 
 impl MySqlSource {
-    /// One connection's worth of work: find the start, stream. Returns Ok
-    /// on shutdown; `resume` is kept up to date with what was appended.
-    async fn run_once(
-        &self,
-        ctx: &SourceContext,
-        resume: &mut Option<MySqlPosition>,
-    ) -> Result<()> {
+    /// One connection's worth of work: find the start (the log's durable
+    /// checkpoint, else a snapshot or the current position), stream.
+    /// Returns Ok on shutdown. A lost connection is an error: the
+    /// supervisor starts the source again, which resumes from what this
+    /// attempt made durable (the stream waits for its appends before it
+    /// returns an error).
+    async fn run_once(&self, ctx: &SourceContext) -> Result<()> {
+        let resume = match ctx.appender.durable_checkpoint() {
+            Some(Position::MySql(p)) => Some(p),
+            Some(other) => {
+                return Err(MySqlError::Config(format!(
+                    "the log's checkpoint for this source is `{other}`, not a MySQL binlog position; was the source's type changed? Rename the source to start afresh"
+                )))
+            }
+            None => None,
+        };
         let mut sql = Sql::connect(&self.config.url).await?;
         let server = ServerIdentity::of(&mut sql).await?;
         let recorded = match self.server_file() {
@@ -86,18 +90,15 @@ impl MySqlSource {
         };
         let collations = Collations::load(&mut sql).await?;
         let mut schemas = Schemas::new(collations);
-        let start = match resume.clone() {
+        let start = match resume {
             Some(position) => {
                 let start = start_from_checkpoint(&position, sql.mariadb);
                 self.claim_server(&ctx.name, recorded.as_ref(), &server, &start)?;
+                info!(resume = %start.position_text(), "mysql: resuming from the log's checkpoint");
                 start
             }
             None => match self.config.snapshot {
-                SnapshotMode::Initial => {
-                    let start = snapshot(&self.config, ctx, &mut schemas).await?;
-                    *resume = Some(start.position.clone());
-                    start
-                }
+                SnapshotMode::Initial => snapshot(&self.config, ctx, &mut schemas).await?,
                 SnapshotMode::Never => current_position(&mut sql).await?,
             },
         };
@@ -112,11 +113,7 @@ impl MySqlSource {
             &start,
             self.stats.clone(),
         );
-        let result = streamer.run(&start).await;
-        if let Some(appended) = streamer.appended.take() {
-            *resume = Some(appended);
-        }
-        result
+        streamer.run(&start).await
     }
 }
 
@@ -159,7 +156,7 @@ impl MySqlSource {
 impl Source for MySqlSource {
     async fn run(self: Box<Self>, ctx: SourceContext) -> headwater_core::Result<()> {
         let span = tracing::info_span!("source", name = %ctx.name, kind = "mysql");
-        self.run_loop(ctx).instrument(span).await
+        self.run_attempt(ctx).instrument(span).await
     }
 
     async fn check(&self) -> Vec<Finding> {
@@ -168,47 +165,16 @@ impl Source for MySqlSource {
 }
 
 impl MySqlSource {
-    async fn run_loop(&self, ctx: SourceContext) -> headwater_core::Result<()> {
-        let mut resume = match ctx.appender.durable_checkpoint() {
-            Some(Position::MySql(p)) => Some(p),
-            Some(other) => {
-                return Err(headwater_core::Error::component(
-                    format!("source {}", ctx.name),
-                    MySqlError::Config(format!(
-                        "the log's checkpoint for this source is `{other}`, not a MySQL binlog position; was the source's type changed? Rename the source to start afresh"
-                    )),
-                ))
+    /// One attempt; reconnecting is the supervisor's (one backoff policy
+    /// for every source).
+    async fn run_attempt(&self, ctx: SourceContext) -> headwater_core::Result<()> {
+        let result = self.run_once(&ctx).await;
+        if ctx.shutdown.is_cancelled() {
+            if let Err(e) = &result {
+                debug!(source = %ctx.name, error = %e, "mysql: ended while shutting down");
             }
-            None => None,
-        };
-        let mut backoff = MIN_BACKOFF;
-        loop {
-            let began = Instant::now();
-            let result = self.run_once(&ctx, &mut resume).await;
-            if ctx.shutdown.is_cancelled() {
-                return Ok(());
-            }
-            match result {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Retry => {
-                    if began.elapsed() > Duration::from_secs(60) {
-                        backoff = MIN_BACKOFF;
-                    }
-                    warn!(source = %ctx.name, error = %e, retry_in = ?backoff, "mysql: reconnecting");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = ctx.shutdown.cancelled() => return Ok(()),
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
-                    info!(source = %ctx.name, resume = ?resume.as_ref().map(|p| format!("{}:{}", p.file, p.offset)), "mysql: resuming");
-                }
-                Err(e) => {
-                    return Err(headwater_core::Error::component(
-                        format!("source {}", ctx.name),
-                        e,
-                    ));
-                }
-            }
+            return Ok(());
         }
+        result.map_err(|e| headwater_core::Error::component(format!("source {}", ctx.name), e))
     }
 }

@@ -12,13 +12,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::stream::FuturesOrdered;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use headwater_core::{
-    ChangeEvent, Durable, EventBatch, MySqlPosition, Op, Position, SourceContext, TableId,
-    Timestamp, Value,
+    ChangeEvent, MySqlPosition, Op, Position, SourceContext, TableId, Timestamp, Value,
 };
 use mysql_async::binlog::events::Event as RawEvent;
 use mysql_async::prelude::Queryable;
@@ -36,6 +34,7 @@ use super::error::{codes, Integrity, MySqlError, Result};
 use super::gtid::Gtids;
 use super::schema::{load_info, Schemas, TableInfo, TableState};
 use super::txbuf::{RowsEvent, TxBuffer, TxBufferStats};
+use crate::driver::{self, Batcher, Kind, Reader};
 
 /// Where to start and what has been executed up to there.
 #[derive(Clone, Debug)]
@@ -87,43 +86,55 @@ pub struct Streamer<'a> {
     tx_gtid: Option<PendingGtid>,
     tx_open: bool,
     tx_id: Option<u64>,
+    /// Rows of the committing transaction, decoded, on their way to the
+    /// batch.
     pending: Vec<ChangeEvent>,
-    pending_checkpoint: Option<MySqlPosition>,
-    /// The last checkpoint appended; a reconnect resumes from here.
-    pub appended: Option<MySqlPosition>,
-    last_append: Instant,
     skip_until: Option<MySqlPosition>,
-    durables: FuturesOrdered<Durable>,
+    /// Where the stream started, for an error before its first event.
+    start_text: String,
+    seen_any: bool,
 }
 
-const MAX_IN_FLIGHT: usize = 64;
 /// Events read ahead of decoding.
 const READ_AHEAD: usize = 64;
+/// How long complete transactions wait for more to share their batch.
+const LINGER: Duration = Duration::from_millis(5);
+/// A batch of only a checkpoint (transactions of tables not captured) is
+/// appended at most this often.
+const CHECKPOINT_ONLY_EVERY: Duration = Duration::from_secs(1);
 
-enum ReadError {
+pub(crate) type ReadItem = std::result::Result<RawEvent, ReadError>;
+
+pub(crate) enum ReadError {
     Driver(mysql_async::Error),
-    Checksum { found: u32, computed: u32, end: u64 },
-}
-
-/// Aborts the reader task when the stream loop ends, however it ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    Checksum {
+        found: u32,
+        computed: u32,
+        end: u64,
+    },
+    /// Nothing, not even a heartbeat, arrived for this long.
+    Stalled {
+        seconds: u64,
+    },
+    /// The server ended the stream.
+    Ended,
 }
 
 /// Reads events off the binlog connection, verifying CRC32 checksums, until
-/// the stream ends, fails, or the receiver is gone.
+/// the stream ends, fails, stalls, or the receiver is gone.
 async fn read_events(
     mut stream: mysql_async::BinlogStream,
-    tx: tokio::sync::mpsc::Sender<std::result::Result<RawEvent, ReadError>>,
+    tx: tokio::sync::mpsc::Sender<ReadItem>,
+    stall: Duration,
 ) {
-    while let Some(item) = stream.next().await {
-        let item = match item {
-            Ok(event) => verify_checksum(&event).map(|()| event),
-            Err(e) => Err(ReadError::Driver(e)),
+    loop {
+        let item = match tokio::time::timeout(stall, stream.next()).await {
+            Ok(Some(Ok(event))) => verify_checksum(&event).map(|()| event),
+            Ok(Some(Err(e))) => Err(ReadError::Driver(e)),
+            Ok(None) => Err(ReadError::Ended),
+            Err(_) => Err(ReadError::Stalled {
+                seconds: stall.as_secs(),
+            }),
         };
         let failed = item.is_err();
         if tx.send(item).await.is_err() || failed {
@@ -223,11 +234,9 @@ impl<'a> Streamer<'a> {
             tx_open: false,
             tx_id: None,
             pending: Vec::new(),
-            pending_checkpoint: None,
-            appended: None,
-            last_append: Instant::now(),
             skip_until: Some(start.position.clone()),
-            durables: FuturesOrdered::new(),
+            start_text: start.position_text(),
+            seen_any: false,
         }
     }
 
@@ -235,7 +244,9 @@ impl<'a> Streamer<'a> {
         format!("{}:{offset}", self.file)
     }
 
-    /// Streams from `start` until shutdown (Ok) or an error.
+    /// Streams from `start` until shutdown (Ok) or an error. Before an
+    /// error it lets what was appended become durable, so a restart
+    /// resumes after it.
     pub async fn run(&mut self, start: &Start) -> Result<()> {
         let mut conn = mysql_async::Conn::new(opts(&self.cfg.url)?)
             .await
@@ -290,78 +301,54 @@ impl<'a> Streamer<'a> {
             .map_err(|e| self.stream_error(e, &start.position_text()))?;
         // Reading, framing and checksumming run on their own task, a few
         // events ahead of decoding: the two overlap on separate cores.
-        let (tx, mut rx) = tokio::sync::mpsc::channel(READ_AHEAD);
-        let _reader = AbortOnDrop(tokio::spawn(read_events(stream, tx)));
-        let mut seen_any = false;
         let stall = self.cfg.heartbeat.0 * 3 + Duration::from_secs(5);
-        loop {
-            let next = match rx.try_recv() {
-                Ok(next) => Some(next),
-                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
-                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
-                    self.flush(true).await?;
-                    let stalled = tokio::time::sleep(stall);
-                    tokio::pin!(stalled);
-                    loop {
-                        tokio::select! {
-                            _ = self.ctx.shutdown.cancelled() => {
-                                self.flush(false).await?;
-                                self.drain_durables().await?;
-                                return Ok(());
-                            }
-                            // keep completing durability while waiting for events
-                            Some(done) = self.durables.next(), if !self.durables.is_empty() => {
-                                done.map_err(MySqlError::Append)?;
-                            }
-                            next = rx.recv() => break next,
-                            _ = &mut stalled => return Err(MySqlError::Stalled {
-                                url: url.clone(),
-                                position: self.here(0),
-                                seconds: stall.as_secs(),
-                            }),
-                        }
-                    }
-                }
-            };
-            let event = match next {
-                Some(Ok(event)) => event,
-                Some(Err(ReadError::Checksum {
-                    found,
-                    computed,
-                    end,
-                })) => {
-                    return Err(MySqlError::Checksum {
-                        position: self.here(end),
-                        found,
-                        computed,
-                    })
-                }
-                Some(Err(ReadError::Driver(e))) => {
-                    let at = if seen_any {
-                        self.here(0)
-                    } else {
-                        start.position_text()
-                    };
-                    return Err(self.stream_error(e, &at));
-                }
-                None => {
-                    return Err(MySqlError::Stalled {
-                        url: url.clone(),
-                        position: self.here(0),
-                        seconds: 0,
-                    })
-                }
-            };
-            seen_any = true;
-            self.handle(&event).await?;
-            if self.pending.len() >= self.cfg.max_batch_events {
-                self.flush(false).await?;
+        let reader = Reader::spawn(
+            &self.ctx.name,
+            READ_AHEAD,
+            tracing::info_span!("mysql_reader"),
+            |tx, _stop| read_events(stream, tx, stall),
+        );
+        let settings = driver::Settings {
+            source: self.ctx.name.clone(),
+            max_batch_events: self.cfg.max_batch_events,
+            linger: LINGER,
+            tick: self.cfg.heartbeat.0,
+            checkpoint_only_every: CHECKPOINT_ONLY_EVERY,
+        };
+        let (appender, shutdown) = (self.ctx.appender.clone(), self.ctx.shutdown.clone());
+        driver::run(self, reader, (), appender, settings, shutdown).await
+    }
+
+    /// The error a read ended with.
+    fn read_error(&self, error: ReadError) -> MySqlError {
+        match error {
+            ReadError::Checksum {
+                found,
+                computed,
+                end,
+            } => MySqlError::Checksum {
+                position: self.here(end),
+                found,
+                computed,
+            },
+            ReadError::Driver(e) => {
+                let at = if self.seen_any {
+                    self.here(0)
+                } else {
+                    self.start_text.clone()
+                };
+                self.stream_error(e, &at)
             }
-            if self.ctx.shutdown.is_cancelled() {
-                self.flush(false).await?;
-                self.drain_durables().await?;
-                return Ok(());
-            }
+            ReadError::Stalled { seconds } => MySqlError::Stalled {
+                url: self.sql.url.clone(),
+                position: self.here(0),
+                seconds,
+            },
+            ReadError::Ended => MySqlError::Stalled {
+                url: self.sql.url.clone(),
+                position: self.here(0),
+                seconds: 0,
+            },
         }
     }
 
@@ -381,7 +368,7 @@ impl<'a> Streamer<'a> {
         }
     }
 
-    async fn handle(&mut self, raw: &RawEvent) -> Result<()> {
+    async fn on_event(&mut self, raw: &RawEvent, batch: &mut Batcher<()>) -> Result<()> {
         let header = raw.header();
         let type_code = header.event_type_raw();
         let end = u64::from(header.log_pos());
@@ -432,17 +419,17 @@ impl<'a> Streamer<'a> {
                 let first = ddl::first_word(&sql);
                 match first.as_str() {
                     "begin" | "xa" | "savepoint" => self.tx_open = true,
-                    "commit" => self.commit(end).await?,
+                    "commit" => self.commit(end, batch).await?,
                     "rollback" => self.rollback(),
                     _ if self.tx_open => {}
                     _ => {
                         self.on_ddl(&database, &sql, start, header.timestamp())
                             .await?;
-                        self.commit(end).await?;
+                        self.commit(end, batch).await?;
                     }
                 }
             }
-            Event::Xid { .. } => self.commit(end).await?,
+            Event::Xid { .. } => self.commit(end, batch).await?,
             Event::TableMap(map) => self.on_table_map(map).await?,
             Event::Rows {
                 kind,
@@ -682,7 +669,7 @@ impl<'a> Streamer<'a> {
     /// The transaction ends at `end`: its events join `pending` (decoded
     /// now; appended in parts of `max_batch_events` when it is large), or
     /// are dropped when the log already has it.
-    async fn commit(&mut self, end: u64) -> Result<()> {
+    async fn commit(&mut self, end: u64, batch: &mut Batcher<()>) -> Result<()> {
         match (self.tx_gtid.take(), &mut self.gtids) {
             (
                 Some(PendingGtid::MariaDb {
@@ -711,8 +698,10 @@ impl<'a> Streamer<'a> {
             let mut next_index = 0;
             while let Some(event) = replay.next(&self.stats).await? {
                 self.decode_rows_event(event, tx_id, &checkpoint.gtid_set, &mut next_index)?;
-                if self.pending.len() >= self.cfg.max_batch_events {
-                    self.flush_partial().await?;
+                for event in self.pending.drain(..) {
+                    if batch.add(event) {
+                        batch.send_full().await?;
+                    }
                 }
             }
             for event in &mut events {
@@ -722,74 +711,28 @@ impl<'a> Streamer<'a> {
                     next_index += 1;
                 }
             }
-            self.pending.extend(events);
-        }
-        self.pending_checkpoint = Some(checkpoint);
-        Ok(())
-    }
-
-    /// Appends `pending` in the middle of a large transaction: the batch
-    /// carries the checkpoint of the transactions complete before it, if
-    /// any, never one inside the open transaction.
-    async fn flush_partial(&mut self) -> Result<()> {
-        let checkpoint = self.pending_checkpoint.take();
-        let events = std::mem::take(&mut self.pending);
-        self.send(events, checkpoint).await
-    }
-
-    /// Appends what has been committed. `idle`: the stream has nothing
-    /// waiting; a checkpoint-only batch is sent at most once a second.
-    async fn flush(&mut self, idle: bool) -> Result<()> {
-        let Some(checkpoint) = self.pending_checkpoint.clone() else {
-            return Ok(());
-        };
-        if self.pending.is_empty()
-            && (self.appended.as_ref() == Some(&checkpoint)
-                || (idle && self.last_append.elapsed() < Duration::from_secs(1)))
-        {
-            return Ok(());
-        }
-        let events = std::mem::take(&mut self.pending);
-        self.pending_checkpoint = None;
-        self.send(events, Some(checkpoint)).await
-    }
-
-    async fn send(
-        &mut self,
-        events: Vec<ChangeEvent>,
-        checkpoint: Option<MySqlPosition>,
-    ) -> Result<()> {
-        let batch = EventBatch {
-            events,
-            checkpoint: checkpoint.clone().map(Position::MySql),
-        };
-        let durable = self
-            .ctx
-            .appender
-            .append(batch)
-            .await
-            .map_err(MySqlError::Append)?;
-        self.durables.push_back(durable);
-        if let Some(checkpoint) = checkpoint {
-            self.appended = Some(checkpoint);
-        }
-        self.last_append = Instant::now();
-        while let Some(Some(done)) = self.durables.next().now_or_never() {
-            done.map_err(MySqlError::Append)?;
-        }
-        while self.durables.len() > MAX_IN_FLIGHT {
-            if let Some(done) = self.durables.next().await {
-                done.map_err(MySqlError::Append)?;
+            for event in events {
+                batch.push(event).await?;
             }
         }
+        batch.commit(Position::MySql(checkpoint), ());
         Ok(())
     }
+}
 
-    async fn drain_durables(&mut self) -> Result<()> {
-        while let Some(done) = self.durables.next().await {
-            done.map_err(MySqlError::Append)?;
-        }
-        Ok(())
+impl Kind for Streamer<'_> {
+    type Input = ReadItem;
+    type Ack = ();
+    type Error = MySqlError;
+
+    async fn handle(&mut self, input: ReadItem, batch: &mut Batcher<()>) -> Result<()> {
+        let event = input.map_err(|e| self.read_error(e))?;
+        self.seen_any = true;
+        self.on_event(&event, batch).await
+    }
+
+    fn stopped(&mut self) {
+        self.tx_rows.clear();
     }
 }
 

@@ -145,6 +145,9 @@ pub enum PgError {
     #[error("appending to the log: {0}")]
     Append(#[from] headwater_core::Error),
 
+    #[error("the PostgreSQL source's {task} task ended while the stream ran ({reason}); the source restarts and resumes from its slot")]
+    HelperEnded { task: &'static str, reason: String },
+
     #[error("shutting down")]
     Cancelled,
 }
@@ -203,7 +206,7 @@ impl Classify for PgError {
     fn kind(&self) -> ErrorKind {
         match self {
             PgError::Connect { .. } | PgError::ConnectionLost { .. } => ErrorKind::Retry,
-            PgError::NeedsTextMode { .. } => ErrorKind::Retry,
+            PgError::NeedsTextMode { .. } | PgError::HelperEnded { .. } => ErrorKind::Retry,
             PgError::Tls { .. } | PgError::Auth { .. } => ErrorKind::WaitForOperator,
             PgError::Server { error, .. } => sqlstate_kind(&error.code),
             PgError::Sql { source, .. } => match source.code() {
@@ -226,6 +229,17 @@ impl Classify for PgError {
             PgError::State { .. } => ErrorKind::WaitForOperator,
             PgError::Append(inner) => inner.kind(),
             PgError::Cancelled => ErrorKind::Stop,
+        }
+    }
+}
+
+impl From<crate::driver::DriverError> for PgError {
+    fn from(error: crate::driver::DriverError) -> Self {
+        match error {
+            crate::driver::DriverError::Append(inner) => PgError::Append(inner),
+            crate::driver::DriverError::HelperEnded { task, reason } => {
+                PgError::HelperEnded { task, reason }
+            }
         }
     }
 }

@@ -10,7 +10,6 @@
 //! Build one with [`PostgresSource::new`]`(name, config)` and run it as a
 //! [`headwater_core::Source`].
 
-pub mod batch;
 pub mod check;
 pub mod claim;
 pub mod config;

@@ -50,9 +50,17 @@ impl PostgresSource {
 impl Source for PostgresSource {
     async fn run(self: Box<Self>, ctx: SourceContext) -> headwater_core::Result<()> {
         let span = tracing::info_span!("pg_source", source = %self.name);
+        let shutdown = ctx.shutdown.clone();
         let result = Box::pin(run(&self, ctx).instrument(span)).await;
+        // Only a requested shutdown is a clean stop: anything else ending
+        // the stream is an error the supervisor restarts and shows.
         match result {
-            Ok(()) | Err(PgError::Cancelled) => Ok(()),
+            Ok(()) | Err(PgError::Cancelled) if shutdown.is_cancelled() => Ok(()),
+            Ok(()) | Err(PgError::Cancelled) => Err(PgError::HelperEnded {
+                task: "stream",
+                reason: "it stopped without a shutdown".into(),
+            }
+            .into()),
             Err(e) => Err(e.into()),
         }
     }
@@ -254,6 +262,7 @@ async fn prepare(
     tracing::info!(start = %start, binary, streaming, resume_after = ?durable, "starting replication");
     let stream = repl.start(&slot_name, start, &options).await?;
     let settings = StreamSettings {
+        source: source.name.clone(),
         heartbeat: config.heartbeat.0,
         max_batch_events: config.max_batch_events,
         stream_buffer: usize::try_from(config.stream_buffer.0).unwrap_or(usize::MAX),

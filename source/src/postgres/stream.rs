@@ -2,17 +2,16 @@
 //! change events in transactions, batches go to the log, heartbeats keep
 //! an idle slot moving.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use headwater_core::{Appender, Lsn, PgPosition, Position};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
-use crate::postgres::batch::{acknowledge, Ack, Batcher};
+use crate::driver::{self, Acknowledge, Batcher, Kind, Reader};
 use crate::postgres::decode::{pg_timestamp, Decoder, TxContext, HEARTBEAT_PREFIX};
 use crate::postgres::error::{PgError, PgResult};
 use crate::postgres::pgoutput::{decode, LogicalMessage};
@@ -25,6 +24,8 @@ use crate::postgres::streamed::{Buffered, StreamedTxns};
 const LINGER: Duration = Duration::from_millis(5);
 
 pub struct StreamSettings {
+    /// The source's name (for fault injection in tests).
+    pub source: Arc<str>,
     pub heartbeat: Duration,
     pub max_batch_events: usize,
     pub stream_buffer: usize,
@@ -42,7 +43,6 @@ struct Open {
 
 pub struct Streamer {
     decoder: Decoder,
-    batcher: Batcher,
     streamed: StreamedTxns,
     client: Arc<Client>,
     settings: StreamSettings,
@@ -52,13 +52,16 @@ pub struct Streamer {
     last_commit: Instant,
 }
 
-/// Aborts its task when dropped, so a source task that is itself aborted
-/// takes its reader (and the slot it holds) down with it.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// Publishes a durable flush LSN for the reader to report upstream.
+struct FlushLsn {
+    flushed: Arc<AtomicU64>,
+    notify: Arc<Notify>,
+}
 
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
+impl Acknowledge<Lsn> for FlushLsn {
+    fn acknowledge(&mut self, lsn: Lsn) {
+        self.flushed.fetch_max(lsn.0, Ordering::AcqRel);
+        self.notify.notify_one();
     }
 }
 
@@ -85,27 +88,21 @@ impl Streamer {
     ) -> PgResult<()> {
         let flushed = Arc::new(AtomicU64::new(settings.start_flush.0));
         let notify = Arc::new(Notify::new());
-        let (chunk_tx, mut chunk_rx) = mpsc::channel::<Chunk>(16);
-        let (ack_tx, ack_rx) = mpsc::channel::<Ack>(64);
-        let stop_reader = CancellationToken::new();
-        let mut reader = AbortOnDrop(tokio::spawn(
-            reader::run(
-                stream,
-                chunk_tx,
-                flushed.clone(),
-                notify.clone(),
-                stop_reader.clone(),
-            )
-            .instrument(tracing::info_span!("pg_reader")),
-        ));
-        let mut acker = AbortOnDrop(tokio::spawn(acknowledge(
-            ack_rx,
-            flushed.clone(),
-            notify.clone(),
-        )));
+        let reader = Reader::spawn(
+            &settings.source,
+            16,
+            tracing::info_span!("pg_reader"),
+            |tx, stop| reader::run(stream, tx, flushed.clone(), notify.clone(), stop),
+        );
+        let driver_settings = driver::Settings {
+            source: settings.source.clone(),
+            max_batch_events: settings.max_batch_events,
+            linger: LINGER,
+            tick: settings.heartbeat,
+            checkpoint_only_every: Duration::ZERO,
+        };
         let mut streamer = Streamer {
             decoder,
-            batcher: Batcher::new(appender, settings.max_batch_events, ack_tx),
             streamed: StreamedTxns::new(settings.stream_buffer, settings.spill_dir.clone()),
             client,
             open: None,
@@ -113,69 +110,15 @@ impl Streamer {
             last_commit: Instant::now(),
             settings,
         };
-        let mut heartbeat = tokio::time::interval(streamer.settings.heartbeat);
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        heartbeat.tick().await;
-        let mut flush_at: Option<tokio::time::Instant> = None;
-        // Made once, not per message chunk: each new timer or cancellation
-        // future registers (and on drop deregisters) under a lock.
-        let linger = tokio::time::sleep(LINGER);
-        tokio::pin!(linger);
-        let cancelled = shutdown.cancelled();
-        tokio::pin!(cancelled);
-        let result: PgResult<()> = async {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut cancelled => return Ok(()),
-                    done = &mut acker.0 => {
-                        return match done {
-                            Ok(Err(e)) => Err(e),
-                            _ => Err(PgError::Cancelled),
-                        };
-                    }
-                    chunk = chunk_rx.recv() => match chunk {
-                        Some(Ok(messages)) => {
-                            for message in messages {
-                                streamer.handle(message).await?;
-                            }
-                            if streamer.batcher.full() {
-                                streamer.batcher.flush_committed().await?;
-                                flush_at = None;
-                            } else if flush_at.is_none() && streamer.batcher.has_committed() {
-                                let at = tokio::time::Instant::now() + LINGER;
-                                linger.as_mut().reset(at);
-                                flush_at = Some(at);
-                            }
-                        }
-                        Some(Err(e)) => return Err(e),
-                        None => return Err(PgError::Cancelled),
-                    },
-                    _ = &mut linger, if flush_at.is_some() => {
-                        streamer.batcher.flush_committed().await?;
-                        flush_at = None;
-                    }
-                    _ = heartbeat.tick() => streamer.heartbeat().await?,
-                }
-            }
-        }
-        .await;
-        // Hand over what is complete, let the acknowledger finish, then
-        // stop the reader, which sends the last flush LSN upstream.
-        let drained = if result.is_ok() {
-            streamer.batcher.flush_committed().await
-        } else {
-            Ok(())
-        };
-        streamer.streamed.clear();
-        let Streamer { batcher, .. } = streamer;
-        drop(batcher);
-        if !acker.0.is_finished() {
-            let _ = tokio::time::timeout(Duration::from_secs(30), &mut acker.0).await;
-        }
-        stop_reader.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), &mut reader.0).await;
-        result.and(drained)
+        driver::run(
+            &mut streamer,
+            reader,
+            FlushLsn { flushed, notify },
+            appender,
+            driver_settings,
+            shutdown,
+        )
+        .await
     }
 
     async fn heartbeat(&mut self) -> PgResult<()> {
@@ -194,7 +137,7 @@ impl Streamer {
         Ok(())
     }
 
-    async fn handle(&mut self, wal: WalMessage) -> PgResult<()> {
+    async fn handle_message(&mut self, wal: WalMessage, batch: &mut Batcher<Lsn>) -> PgResult<()> {
         let in_stream = self.stream_xid.is_some();
         let (message, xid) = decode(&wal.data, in_stream).map_err(|e| PgError::Decode {
             lsn: wal.lsn,
@@ -238,10 +181,9 @@ impl Streamer {
                 let open = self.open.take();
                 self.last_commit = Instant::now();
                 if open.is_some_and(|o| o.skip) {
-                    self.batcher.skipped(Lsn(end_lsn));
+                    batch.skipped(Lsn(end_lsn));
                 } else {
-                    self.batcher
-                        .commit(commit_position(Lsn(commit_lsn)), Lsn(end_lsn));
+                    batch.commit(commit_position(Lsn(commit_lsn)), Lsn(end_lsn));
                 }
             }
             LogicalMessage::Origin { name, .. } => {
@@ -259,7 +201,7 @@ impl Streamer {
                 commit_ts,
                 ..
             } => {
-                self.replay(xid, Lsn(commit_lsn), Lsn(end_lsn), commit_ts)
+                self.replay(batch, xid, Lsn(commit_lsn), Lsn(end_lsn), commit_ts)
                     .await?
             }
             LogicalMessage::Message {
@@ -278,10 +220,8 @@ impl Streamer {
                         origin: None,
                     };
                     let event = self.decoder.message(false, &prefix, content, &ctx, lsn);
-                    if self.batcher.add(event) {
-                        self.batcher.send_full().await?;
-                    }
-                    self.batcher.commit(commit_position(lsn), lsn);
+                    batch.push(event).await?;
+                    batch.commit(commit_position(lsn), lsn);
                 }
             }
             LogicalMessage::Relation(relation) => {
@@ -299,7 +239,7 @@ impl Streamer {
                     return Ok(());
                 }
                 let ctx = open.ctx.clone();
-                self.apply(other, &ctx, wal.lsn).await?;
+                self.apply(batch, other, &ctx, wal.lsn).await?;
             }
         }
         Ok(())
@@ -308,6 +248,7 @@ impl Streamer {
     /// A data message of a transaction being kept: events to the batcher.
     async fn apply(
         &mut self,
+        batch: &mut Batcher<Lsn>,
         message: LogicalMessage<'_>,
         ctx: &TxContext,
         lsn: Lsn,
@@ -318,27 +259,19 @@ impl Streamer {
             }
             LogicalMessage::Insert { rel, new } => {
                 let event = self.decoder.insert(rel, new, ctx, lsn)?;
-                if self.batcher.add(event) {
-                    self.batcher.send_full().await?;
-                }
+                batch.push(event).await?;
             }
             LogicalMessage::Update { rel, old, new } => {
                 let event = self.decoder.update(rel, old, new, ctx, lsn)?;
-                if self.batcher.add(event) {
-                    self.batcher.send_full().await?;
-                }
+                batch.push(event).await?;
             }
             LogicalMessage::Delete { rel, old } => {
                 let event = self.decoder.delete(rel, old, ctx, lsn)?;
-                if self.batcher.add(event) {
-                    self.batcher.send_full().await?;
-                }
+                batch.push(event).await?;
             }
             LogicalMessage::Truncate { options, rels } => {
                 for event in self.decoder.truncate(options, &rels, ctx, lsn)? {
-                    if self.batcher.add(event) {
-                        self.batcher.send_full().await?;
-                    }
+                    batch.push(event).await?;
                 }
             }
             LogicalMessage::Message {
@@ -350,9 +283,7 @@ impl Streamer {
                 let event = self
                     .decoder
                     .message(transactional, &prefix, content, ctx, lsn);
-                if self.batcher.add(event) {
-                    self.batcher.send_full().await?;
-                }
+                batch.push(event).await?;
             }
             // Type messages: types are resolved from the catalog instead.
             _ => {}
@@ -364,6 +295,7 @@ impl Streamer {
     /// commit LSN is known.
     async fn replay(
         &mut self,
+        batch: &mut Batcher<Lsn>,
         xid: u32,
         commit_lsn: Lsn,
         end_lsn: Lsn,
@@ -373,7 +305,7 @@ impl Streamer {
         self.last_commit = Instant::now();
         if self.skip(commit_lsn) {
             while replay.next().await?.is_some() {}
-            self.batcher.skipped(end_lsn);
+            batch.skipped(end_lsn);
             return Ok(());
         }
         let ctx = TxContext {
@@ -389,14 +321,35 @@ impl Streamer {
                     lsn: buffered.lsn,
                     reason: e.0,
                 })?;
-                self.apply(message, &ctx, buffered.lsn).await?;
+                self.apply(batch, message, &ctx, buffered.lsn).await?;
             }
             Ok::<_, PgError>(())
         }
         .await;
         self.decoder.end_replay();
         result?;
-        self.batcher.commit(commit_position(commit_lsn), end_lsn);
+        batch.commit(commit_position(commit_lsn), end_lsn);
         Ok(())
+    }
+}
+
+impl Kind for Streamer {
+    type Input = Chunk;
+    type Ack = Lsn;
+    type Error = PgError;
+
+    async fn handle(&mut self, chunk: Chunk, batch: &mut Batcher<Lsn>) -> PgResult<()> {
+        for message in chunk? {
+            self.handle_message(message, batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn tick(&mut self) -> PgResult<()> {
+        self.heartbeat().await
+    }
+
+    fn stopped(&mut self) {
+        self.streamed.clear();
     }
 }
