@@ -12,7 +12,7 @@ pub mod sink;
 pub mod wait;
 
 pub use appender::MemoryAppender;
-pub use log_appender::LogAppender;
+pub use log_appender::CountingAppender;
 pub use names::unique_name;
 pub use pg_cluster::PgCluster;
 pub use services::{
