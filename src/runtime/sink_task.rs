@@ -232,7 +232,7 @@ impl SinkTask {
             let mut records = self.log.batch();
             for r in &rejected {
                 tracing::warn!(sink = %self.name, topic = %r.record.topic, partition = r.record.partition,
-                        offset = r.record.offset, reason = %r.reason, topic_dlq = %dlq, "record rejected; sent to the dead-letter topic");
+                    offset = r.record.offset, reason = %r.reason, topic_dlq = %dlq, "record rejected; sent to the dead-letter topic");
                 let mut event = r.record.event.clone();
                 for (name, value) in [
                     ("headwater.dlq.reason", r.reason.clone()),
