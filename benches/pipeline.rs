@@ -173,7 +173,9 @@ impl Bench {
         let mut config = PostgresConfig::new(self.source_url.clone(), vec!["public.t".into()]);
         config.snapshot = SnapshotMode::Never;
         config.slot = Some(format!("{}_{slot}", self.db));
-        config.publication = Some(self.db.clone());
+        // A publication per slot: a publication belongs to the source
+        // identity (slot) that created it.
+        config.publication = Some(format!("{}_{slot}", self.db));
         let source = PostgresSource::new("bench", config);
         let stop = stop.clone();
         tokio::spawn(async move {

@@ -1,7 +1,8 @@
 //! `headwater log …`: inspect the embedded log under `{data_dir}/log`.
 //!
 //! Every command opens the log read-only, so it is safe while the daemon
-//! runs: nothing is created, cut or deleted.
+//! runs: nothing is created, cut or deleted. `topics` and `tail` read it
+//! through [`EventLog`]; `verify` checks the embedded log's files.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,7 +14,7 @@ use clap::{Subcommand, ValueEnum};
 use headwater_core::codec::decode_event;
 use headwater_core::value::uuid_to_string;
 use headwater_core::{ChangeEvent, SchemaRegistry, TableSchema, Timestamp, Value};
-use headwater_log::{Log, LogConfig, LogRecord};
+use headwater_log::{EventLog, Log, LogConfig, LogRecord};
 use serde_json::{json, Map, Value as Json};
 
 #[derive(Debug, Subcommand)]
@@ -56,8 +57,19 @@ pub enum Format {
 
 pub fn run(command: LogCommand, data_dir: &Path) -> anyhow::Result<()> {
     let dir = data_dir.join("log");
+    if let LogCommand::Verify = command {
+        return verify(&dir);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(inspect(command, data_dir, &dir))
+}
+
+async fn inspect(command: LogCommand, data_dir: &Path, dir: &Path) -> anyhow::Result<()> {
     match command {
-        LogCommand::Topics => topics(&*open(&dir)?),
+        LogCommand::Topics => topics(&*open(dir)?).await,
         LogCommand::Tail {
             topic,
             partition,
@@ -81,7 +93,7 @@ pub fn run(command: LogCommand, data_dir: &Path) -> anyhow::Result<()> {
             let schemas = SchemaRegistry::open(data_dir.join("schemas"))
                 .context("opening the schema registry")?;
             tail(
-                &*open(&dir)?,
+                &*open(dir)?,
                 &schemas,
                 &topic,
                 partition,
@@ -89,18 +101,20 @@ pub fn run(command: LogCommand, data_dir: &Path) -> anyhow::Result<()> {
                 limit,
                 format,
             )
+            .await
         }
-        LogCommand::Verify => verify(&dir),
+        LogCommand::Verify => verify(dir),
     }
 }
 
-fn open(dir: &Path) -> anyhow::Result<Arc<Log>> {
-    Log::open_read_only(dir, LogConfig::default())
-        .with_context(|| format!("opening the log at {}", dir.display()))
+fn open(dir: &Path) -> anyhow::Result<Arc<dyn EventLog>> {
+    let log = Log::open_read_only(dir, LogConfig::default())
+        .with_context(|| format!("opening the log at {}", dir.display()))?;
+    Ok(log)
 }
 
-fn topics(log: &Log) -> anyhow::Result<()> {
-    let topics = log.topics();
+async fn topics(log: &dyn EventLog) -> anyhow::Result<()> {
+    let topics = log.topics().await?;
     if topics.is_empty() {
         println!("no topics");
         return Ok(());
@@ -147,8 +161,8 @@ fn parse_since(text: &str) -> anyhow::Result<i64> {
     Ok(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
-fn tail(
-    log: &Log,
+async fn tail(
+    log: &dyn EventLog,
     schemas: &SchemaRegistry,
     topic: &str,
     only: Option<u32>,
@@ -156,7 +170,7 @@ fn tail(
     limit: u64,
     format: Format,
 ) -> anyhow::Result<()> {
-    let Some(info) = log.topics().into_iter().find(|t| t.name == topic) else {
+    let Some(info) = log.topics().await?.into_iter().find(|t| t.name == topic) else {
         bail!("topic `{topic}` is not in the log (see `headwater log topics`)");
     };
     if let Some(p) = only.filter(|&p| p >= info.partitions) {
@@ -170,12 +184,16 @@ fn tail(
         let from = match start {
             Start::Beginning => 0,
             Start::Offset(offset) => offset,
-            Start::Time(ts) => log.offset_for_timestamp_blocking(topic, p, ts)?,
-            Start::Last(n) => log.high_watermark(topic, p).saturating_sub(n),
+            Start::Time(ts) => log.offset_for_timestamp(topic, p, ts).await?,
+            Start::Last(n) => log
+                .offsets(topic, p)
+                .await?
+                .high_watermark
+                .saturating_sub(n),
         };
-        let mut reader = log.reader(topic, p, from)?;
+        let mut reader = log.reader(topic, p, from).await?;
         while printed < limit {
-            let batch = reader.read_now(1000)?;
+            let batch = reader.read_available(1000).await?;
             if batch.is_empty() {
                 break;
             }

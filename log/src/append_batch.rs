@@ -21,6 +21,23 @@ pub struct BatchTopic {
     index: u32,
 }
 
+impl BatchTopic {
+    /// The handle on the `index`th topic of the batch `batch` (an id that
+    /// tells the batches of one log apart), for other [`crate::LogBatch`]
+    /// implementations.
+    pub fn new(batch: u64, index: u32) -> Self {
+        BatchTopic { batch, index }
+    }
+
+    pub fn batch(self) -> u64 {
+        self.batch
+    }
+
+    pub fn index(self) -> u32 {
+        self.index
+    }
+}
+
 /// Tells batches apart, so a handle from another batch is refused.
 static NEXT_BATCH_ID: AtomicU64 = AtomicU64::new(0);
 

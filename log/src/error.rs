@@ -88,8 +88,18 @@ pub enum LogError {
     #[error("a record for topic `{topic}` cannot be appended: {reason}")]
     BadRecord { topic: String, reason: String },
 
-    #[error("a batch built by one log was appended to another; build it with `Log::batch` of the log it is appended to")]
+    #[error("a batch built by one log was appended to another; build it with `batch()` of the log it is appended to")]
     ForeignBatch,
+
+    /// An error of another [`crate::EventLog`] implementation, with the
+    /// policy it decided.
+    #[error("{context}: {source}")]
+    Backend {
+        context: String,
+        kind: ErrorKind,
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl LogError {
@@ -113,6 +123,7 @@ impl Classify for LogError {
     fn kind(&self) -> ErrorKind {
         match self {
             LogError::Io { source, .. } => io_kind(source),
+            LogError::Backend { kind, .. } => *kind,
             LogError::Corrupt { .. }
             | LogError::PartitionCountMismatch { .. }
             | LogError::TopicMeta { .. }

@@ -1,4 +1,4 @@
-//! Change events into an [`AppendBatch`], encoded the way every reader of
+//! Change events into a [`LogBatch`], encoded the way every reader of
 //! the log decodes them (`headwater_core::codec`).
 
 use std::sync::Arc;
@@ -7,8 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use headwater_core::codec::{encode_event_with_schema_id, encode_key};
 use headwater_core::{ChangeEvent, SchemaId, TableSchema, Timestamp};
 
-use crate::append_batch::{AppendBatch, BatchTopic};
+use crate::append_batch::BatchTopic;
 use crate::error::{LogError, Result};
+use crate::event_log::LogBatch;
 use crate::topic::partition_for;
 
 /// Each event's schema id, hashing each distinct schema of `events` once.
@@ -34,7 +35,7 @@ pub fn schema_ids(events: &[ChangeEvent]) -> Vec<SchemaId> {
 /// now), each to the topic `topic_of` names — called once per distinct
 /// table (and route) of the events, not once per event.
 pub fn push_events(
-    batch: &mut AppendBatch,
+    batch: &mut dyn LogBatch,
     events: &[ChangeEvent],
     ids: &[SchemaId],
     topic_of: impl Fn(&ChangeEvent) -> String,
@@ -52,7 +53,7 @@ pub fn push_events(
 /// accepts (each event's key is encoded once more to find its partition);
 /// returns how many were left out.
 pub fn push_events_where(
-    batch: &mut AppendBatch,
+    batch: &mut dyn LogBatch,
     events: &[ChangeEvent],
     ids: &[SchemaId],
     topic_of: impl Fn(&ChangeEvent) -> String,
@@ -64,7 +65,7 @@ pub fn push_events_where(
 }
 
 fn push_events_keeping(
-    batch: &mut AppendBatch,
+    batch: &mut dyn LogBatch,
     events: &[ChangeEvent],
     ids: &[SchemaId],
     topic_of: impl Fn(&ChangeEvent) -> String,
@@ -108,11 +109,11 @@ fn push_events_keeping(
             Some(Timestamp::Micros(micros)) => micros.div_euclid(1000),
             _ => now_ms(),
         };
-        batch.push_with_to(
+        batch.push_encoded(
             topic,
             timestamp_ms,
-            |key| encode_key(&event.key, key),
-            |value| encode_event_with_schema_id(event, id, value),
+            &mut |key| encode_key(&event.key, key),
+            &mut |value| encode_event_with_schema_id(event, id, value),
         )?;
     }
     Ok(())

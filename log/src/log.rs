@@ -72,7 +72,7 @@ impl Shared {
             .cloned()
     }
 
-    fn partition(&self, topic: &str, partition: u32) -> Result<Arc<PartitionShared>> {
+    pub(crate) fn partition(&self, topic: &str, partition: u32) -> Result<Arc<PartitionShared>> {
         let state = self.topic(topic).ok_or_else(|| LogError::UnknownTopic {
             topic: topic.to_owned(),
         })?;
@@ -326,6 +326,10 @@ impl Log {
 
     pub fn config(&self) -> &LogConfig {
         &self.shared.config
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// Appends records to their topics (created on first use with

@@ -75,6 +75,26 @@ impl Reader {
         }
     }
 
+    /// Up to `max` durable records, without waiting for appends: empty at
+    /// the high-water mark. File reads run in `spawn_blocking`.
+    pub async fn read_available(&mut self, max: usize) -> Result<Vec<LogRecord>> {
+        let hwm = *self.hwm.borrow();
+        if self.state.position >= hwm {
+            return Ok(Vec::new());
+        }
+        let mut state = self.state.detach();
+        let (state, result) = tokio::task::spawn_blocking(move || {
+            let result = state.read(hwm, max.max(1));
+            (state, result)
+        })
+        .await
+        .map_err(|e| LogError::Poisoned {
+            reason: format!("a read task failed: {e}"),
+        })?;
+        self.state = state;
+        result
+    }
+
     /// Up to `max` durable records, without waiting: empty at the end.
     /// Blocks on file reads (for tools and benchmarks, not async code).
     pub fn read_now(&mut self, max: usize) -> Result<Vec<LogRecord>> {

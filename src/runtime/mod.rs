@@ -4,6 +4,8 @@
 
 mod appender;
 mod lag;
+mod log_writer;
+mod pre_append;
 mod replay_guard;
 mod sink_task;
 mod supervisor;
@@ -16,11 +18,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use headwater_core::{CheckpointStore, Error, Result, SchemaRegistry, SourceContext};
-use headwater_log::Log;
+use headwater_log::{EventLog, Log};
 use headwater_source::SourceConfig;
 use headwater_transforms::TransformChain;
 
 pub use appender::{checkpoint_name, topic_name, LogAppender};
+pub use log_writer::LogWriter;
+pub use pre_append::{PreAppend, Prepared};
 pub use sink_task::{dead_letter_topic, SinkFactory, SinkTask};
 
 use crate::config::Config;
@@ -31,7 +35,9 @@ use supervisor::Supervised;
 /// How long each shutdown step may take before the daemon gives up on it.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The shared state of a running daemon, also served by the HTTP API.
+/// The shared state of a running daemon, also served by the HTTP API
+/// (which reports the embedded log's own counters; the pipeline itself
+/// reaches the log through [`EventLog`]).
 pub struct Daemon {
     pub log: Arc<Log>,
     pub schemas: Arc<SchemaRegistry>,
@@ -75,10 +81,11 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
     tracing::info!(config = %config_file.display(), data_dir = %config.data_dir.display(), api = %config.api.listen,
         sources = config.sources.len(), sinks = config.sinks.len(), "headwater running");
 
+    let event_log: Arc<dyn EventLog> = log.clone();
     let stop_sources = CancellationToken::new();
     let mut sources = JoinSet::new();
     let parts = SourceParts {
-        log: log.clone(),
+        log: event_log.clone(),
         schemas: schemas.clone(),
         chain,
         checkpoints,
@@ -134,7 +141,7 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
         let task = Arc::new(SinkTask {
             name: name.clone(),
             topics: sink_config.topics().to_vec(),
-            log: log.clone(),
+            log: event_log.clone(),
             schemas: schemas.clone(),
             metrics: daemon.metrics.clone(),
             factory,
@@ -152,7 +159,7 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
     stop_sources.cancel();
     join_all("sources", &mut sources).await;
     tracing::info!("making the log durable");
-    match tokio::time::timeout(STEP_TIMEOUT, log.flush()).await {
+    match tokio::time::timeout(STEP_TIMEOUT, event_log.flush()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::error!(error = %e, "the last appends could not be made durable; sources will resend them")
@@ -170,7 +177,7 @@ pub async fn run(config: Config, config_file: &Path, shutdown: CancellationToken
 /// What every source attempt is built from.
 #[derive(Clone)]
 struct SourceParts {
-    log: Arc<Log>,
+    log: Arc<dyn EventLog>,
     schemas: Arc<SchemaRegistry>,
     chain: Arc<TransformChain>,
     checkpoints: CheckpointStore,

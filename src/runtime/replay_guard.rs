@@ -19,13 +19,8 @@
 
 use std::collections::HashMap;
 
-use headwater_core::codec::peek_origin;
-use headwater_core::{ChangeEvent, Error, Op, Position, Result};
-use headwater_log::{Log, LogError};
-
-/// How far back a partition is searched for this source's newest record
-/// when other sources wrote after it (topics shared through `route`).
-const SEARCH_RECORDS: u64 = 4096;
+use headwater_core::{ChangeEvent, Error, Op, Position};
+use headwater_log::EventLog;
 
 pub struct ReplayGuard {
     /// Per topic, per partition: the newest position this source has there,
@@ -36,29 +31,42 @@ pub struct ReplayGuard {
 }
 
 impl ReplayGuard {
-    /// Reads the newest record of `source` in every partition of the log
-    /// (file reads: call from a blocking thread). `None` when the log holds
-    /// nothing of this source.
-    pub fn from_log(log: &Log, source: &str) -> Option<ReplayGuard> {
+    /// Reads the newest record of `source` in every partition of the log.
+    /// `None` when the log holds nothing of this source.
+    pub async fn from_log(log: &dyn EventLog, source: &str) -> Option<ReplayGuard> {
+        // Not worth stopping the source for: without the guard a replay
+        // repeats rows, it loses none.
+        let unguarded = |error: &dyn std::fmt::Display| {
+            tracing::warn!(%error, "changes replayed to this partition may be appended twice");
+        };
+        let topics = match log.topics().await {
+            Ok(topics) => topics,
+            Err(e) => {
+                unguarded(&Error::component(
+                    format!("listing the log's topics to resume source `{source}`"),
+                    e,
+                ));
+                return None;
+            }
+        };
         let mut newest = HashMap::new();
         let mut live = 0;
-        for topic in log.topics() {
+        for topic in topics {
             let mut partitions = vec![None; topic.partitions as usize];
             for p in &topic.partition_info {
-                let found = newest_of(
-                    log,
-                    &topic.name,
-                    p.partition,
-                    p.log_start,
-                    p.high_watermark,
-                    source,
-                )
-                .unwrap_or_else(|error| {
-                    // Not worth stopping the source for: without the guard
-                    // a replay repeats rows, it loses none.
-                    tracing::warn!(%error, "changes replayed to this partition may be appended twice");
-                    None
-                });
+                let found = match log.newest_of_source(&topic.name, p.partition, source).await {
+                    Ok(found) => found,
+                    Err(e) => {
+                        unguarded(&Error::component(
+                            format!(
+                                "reading the newest records of {}/{} to resume source `{source}`",
+                                topic.name, p.partition
+                            ),
+                            e,
+                        ));
+                        None
+                    }
+                };
                 if let (Some(position), Some(slot)) =
                     (found, partitions.get_mut(p.partition as usize))
                 {
@@ -105,54 +113,4 @@ impl ReplayGuard {
     pub fn is_done(&self) -> bool {
         self.live == 0
     }
-}
-
-/// The position of the newest record `source` wrote to the partition, if
-/// one is among its last [`SEARCH_RECORDS`].
-fn newest_of(
-    log: &Log,
-    topic: &str,
-    partition: u32,
-    start: u64,
-    end: u64,
-    source: &str,
-) -> Result<Option<Position>> {
-    let reading = |e: LogError| {
-        Error::component(
-            format!(
-                "reading the newest records of {topic}/{partition} to resume source `{source}`"
-            ),
-            e,
-        )
-    };
-    let floor = start.max(end.saturating_sub(SEARCH_RECORDS));
-    let mut to = end;
-    while to > floor {
-        let from = floor.max(to.saturating_sub(256));
-        let mut reader = log.reader(topic, partition, from).map_err(reading)?;
-        let mut records = Vec::new();
-        while reader.position() < to {
-            let read = reader
-                .read_now((to - reader.position()) as usize)
-                .map_err(reading)?;
-            if read.is_empty() {
-                break;
-            }
-            records.extend(read.into_iter().filter(|r| r.offset < to));
-        }
-        // Records that are no change event (a dead-letter topic's) belong
-        // to no source.
-        let mine = records
-            .iter()
-            .rev()
-            .find_map(|r| match peek_origin(&r.value) {
-                Ok((writer, _, position)) if writer == source => Some(position),
-                _ => None,
-            });
-        if mine.is_some() {
-            return Ok(mine);
-        }
-        to = from;
-    }
-    Ok(None)
 }

@@ -14,7 +14,7 @@ use headwater_core::codec::{decode_event, encode_event, encode_key};
 use headwater_core::config::glob_match;
 use headwater_core::{Error, Header, Progress, Result, SchemaRegistry, Sink, SinkRecord};
 use headwater_log::events::now_ms;
-use headwater_log::{Log, LogRecord, Reader, Record};
+use headwater_log::{EventLog, LogReader, LogRecord};
 
 use crate::metrics::{
     Metrics, LOG_END_OFFSET, SINK_COMMITTED_OFFSET, SINK_EVENTS, SINK_LAG_RECORDS,
@@ -32,7 +32,7 @@ const MIN_SETTLE: Duration = Duration::from_millis(200);
 pub struct SinkTask {
     pub name: String,
     pub topics: Vec<String>,
-    pub log: Arc<Log>,
+    pub log: Arc<dyn EventLog>,
     pub schemas: Arc<SchemaRegistry>,
     pub metrics: Arc<Metrics>,
     pub factory: SinkFactory,
@@ -93,7 +93,7 @@ impl SinkTask {
                     self.settle(&mut *sink, &mut lag).await?;
                     settled = Instant::now();
                     self.subscribe(&mut subscribed, &tx, &readers).await?;
-                    self.report_lag(&subscribed, &lag);
+                    self.report_lag(&subscribed, &lag).await;
                 }
                 Some(batch) = rx.recv() => {
                     self.deliver(&mut *sink, batch, &mut lag).await?;
@@ -113,7 +113,7 @@ impl SinkTask {
         }
         sink.flush(true).await?;
         self.settle(&mut *sink, &mut lag).await?;
-        self.report_lag(&subscribed, &lag);
+        self.report_lag(&subscribed, &lag).await;
         Ok(())
     }
 
@@ -125,7 +125,11 @@ impl SinkTask {
         tx: &mpsc::Sender<ReadBatch>,
         stop: &CancellationToken,
     ) -> Result<()> {
-        for topic in self.log.topics() {
+        let topics = self.log.topics().await.map_err(log_error(format!(
+            "sink `{}` listing the log's topics",
+            self.name
+        )))?;
+        for topic in topics {
             if !self.wants(&topic.name) {
                 continue;
             }
@@ -144,11 +148,19 @@ impl SinkTask {
                 if !subscribed.insert((name.clone(), partition)) {
                     continue;
                 }
-                let start = self.log.log_start_offset(&topic.name, partition);
-                let from = match self
+                let reading = || format!("sink `{}` reading {}/{partition}", self.name, topic.name);
+                let start = self
+                    .log
+                    .offsets(&topic.name, partition)
+                    .await
+                    .map_err(log_error(reading()))?
+                    .log_start;
+                let committed = self
                     .log
                     .committed_offset(&self.name, &topic.name, partition)
-                {
+                    .await
+                    .map_err(log_error(reading()))?;
+                let from = match committed {
                     Some(committed) if committed >= start => committed,
                     Some(committed) => {
                         tracing::warn!(sink = %self.name, topic = %topic.name, partition, committed, start,
@@ -161,10 +173,8 @@ impl SinkTask {
                 let reader = self
                     .log
                     .reader(&topic.name, partition, from)
-                    .map_err(log_error(format!(
-                        "sink `{}` reading {}/{partition}",
-                        self.name, topic.name
-                    )))?;
+                    .await
+                    .map_err(log_error(reading()))?;
                 tokio::spawn(read_partition(
                     reader,
                     name.clone(),
@@ -218,34 +228,38 @@ impl SinkTask {
         if !rejected.is_empty() {
             let dlq = dead_letter_topic(&self.name);
             let now_ms = now_ms();
-            let records = rejected
-                .iter()
-                .map(|r| {
-                    tracing::warn!(sink = %self.name, topic = %r.record.topic, partition = r.record.partition,
-                        offset = r.record.offset, reason = %r.reason, topic_dlq = %dlq, "record rejected; sent to the dead-letter topic");
-                    let mut event = r.record.event.clone();
-                    for (name, value) in [
-                        ("headwater.dlq.reason", r.reason.clone()),
-                        ("headwater.dlq.topic", r.record.topic.to_string()),
-                        ("headwater.dlq.partition", r.record.partition.to_string()),
-                        ("headwater.dlq.offset", r.record.offset.to_string()),
-                    ] {
-                        event.headers.push(Header { name: name.into(), value: value.into_bytes() });
-                    }
-                    let mut key = Vec::new();
-                    encode_key(&event.key, &mut key);
-                    let mut value = Vec::new();
-                    encode_event(&event, &mut value);
-                    (dlq.clone(), Record { key, value, timestamp_ms: now_ms })
-                })
-                .collect();
+            let writing = || log_error(format!("sink `{}` writing to {dlq}", self.name));
+            let mut records = self.log.batch();
+            for r in &rejected {
+                tracing::warn!(sink = %self.name, topic = %r.record.topic, partition = r.record.partition,
+                    offset = r.record.offset, reason = %r.reason, topic_dlq = %dlq, "record rejected; sent to the dead-letter topic");
+                let mut event = r.record.event.clone();
+                for (name, value) in [
+                    ("headwater.dlq.reason", r.reason.clone()),
+                    ("headwater.dlq.topic", r.record.topic.to_string()),
+                    ("headwater.dlq.partition", r.record.partition.to_string()),
+                    ("headwater.dlq.offset", r.record.offset.to_string()),
+                ] {
+                    event.headers.push(Header {
+                        name: name.into(),
+                        value: value.into_bytes(),
+                    });
+                }
+                let mut key = Vec::new();
+                encode_key(&event.key, &mut key);
+                let mut value = Vec::new();
+                encode_event(&event, &mut value);
+                records
+                    .push(&dlq, &key, &value, now_ms)
+                    .map_err(writing())?;
+            }
             self.log
                 .append(records)
                 .await
-                .map_err(log_error(format!("sink `{}` writing to {dlq}", self.name)))?
+                .map_err(writing())?
                 .durable()
                 .await
-                .map_err(log_error(format!("sink `{}` writing to {dlq}", self.name)))?;
+                .map_err(writing())?;
             self.metrics.add(
                 SINK_REJECTED,
                 &[("sink", &self.name)],
@@ -253,9 +267,17 @@ impl SinkTask {
             );
         }
         for d in durable {
+            let committing = || {
+                log_error(format!(
+                    "sink `{}` committing {}/{}",
+                    self.name, d.topic, d.partition
+                ))
+            };
             let committed = self
                 .log
                 .committed_offset(&self.name, &d.topic, d.partition)
+                .await
+                .map_err(committing())?
                 .unwrap_or(0);
             if d.next_offset <= committed {
                 continue;
@@ -263,10 +285,7 @@ impl SinkTask {
             self.log
                 .commit_offset(&self.name, &d.topic, d.partition, d.next_offset)
                 .await
-                .map_err(log_error(format!(
-                    "sink `{}` committing {}/{}",
-                    self.name, d.topic, d.partition
-                )))?;
+                .map_err(committing())?;
             if let Some(batches) = lag.0.get_mut(&(d.topic.clone(), d.partition)) {
                 while batches
                     .front()
@@ -279,7 +298,9 @@ impl SinkTask {
         Ok(())
     }
 
-    fn report_lag(&self, subscribed: &HashSet<(Arc<str>, u32)>, lag: &Lag) {
+    /// Lag is a metric: a log that cannot tell its offsets right now
+    /// leaves the gauges as they were.
+    async fn report_lag(&self, subscribed: &HashSet<(Arc<str>, u32)>, lag: &Lag) {
         let now_ms = now_ms();
         for (topic, partition) in subscribed {
             let p = partition.to_string();
@@ -288,11 +309,15 @@ impl SinkTask {
                 ("topic", topic),
                 ("partition", p.as_str()),
             ];
-            let end = self.log.high_watermark(topic, *partition);
-            let committed = self
-                .log
-                .committed_offset(&self.name, topic, *partition)
-                .unwrap_or(0);
+            let (Ok(offsets), Ok(committed)) = (
+                self.log.offsets(topic, *partition).await,
+                self.log
+                    .committed_offset(&self.name, topic, *partition)
+                    .await,
+            ) else {
+                continue;
+            };
+            let (end, committed) = (offsets.high_watermark, committed.unwrap_or(0));
             self.metrics.set(LOG_END_OFFSET, &labels[1..], end as f64);
             self.metrics
                 .set(SINK_COMMITTED_OFFSET, &labels, committed as f64);
@@ -312,7 +337,7 @@ impl SinkTask {
 }
 
 async fn read_partition(
-    mut reader: Reader,
+    mut reader: Box<dyn LogReader>,
     topic: Arc<str>,
     tx: mpsc::Sender<ReadBatch>,
     stop: CancellationToken,

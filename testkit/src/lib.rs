@@ -14,7 +14,7 @@ pub mod wait;
 
 pub use appender::MemoryAppender;
 pub use event::EventBuilder;
-pub use log_appender::LogAppender;
+pub use log_appender::CountingAppender;
 pub use names::unique_name;
 pub use pg_cluster::PgCluster;
 pub use services::{

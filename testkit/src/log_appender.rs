@@ -1,35 +1,32 @@
-//! An appender into the real embedded log, encoding as the daemon's does
-//! (`headwater_log::events`), that counts the rows once durable: for
-//! benchmarks of a source → log.
+//! Counts the rows another appender made durable, for benchmarks of a
+//! source → log: wrap the daemon's own appender
+//! (`headwater::runtime::LogAppender`), so what is measured is the real
+//! append path (transforms, schemas, checkpoints, the replay guard).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use headwater_core::{Appender, Durable, Error, EventBatch, Position, Result};
-use headwater_log::events::{push_events, schema_ids};
-use headwater_log::Log;
+use headwater_core::{Appender, Durable, EventBatch, Position, Result};
 use tokio::sync::Notify;
 
-pub struct LogAppender {
-    log: Arc<Log>,
-    checkpoint: Arc<Mutex<Option<Position>>>,
+pub struct CountingAppender {
+    inner: Arc<dyn Appender>,
     durable_rows: Arc<AtomicUsize>,
     notify: Arc<Notify>,
 }
 
-impl LogAppender {
-    pub fn new(log: Arc<Log>, checkpoint: Option<Position>) -> Arc<Self> {
-        Arc::new(LogAppender {
-            log,
-            checkpoint: Arc::new(Mutex::new(checkpoint)),
+impl CountingAppender {
+    pub fn new(inner: Arc<dyn Appender>) -> Arc<Self> {
+        Arc::new(CountingAppender {
+            inner,
             durable_rows: Arc::default(),
             notify: Arc::default(),
         })
     }
 
-    /// Rows durable in the log so far.
+    /// Rows (as the source sent them) durable in the log so far.
     pub fn durable_rows(&self) -> usize {
         self.durable_rows.load(Ordering::SeqCst)
     }
@@ -51,31 +48,13 @@ impl LogAppender {
 }
 
 #[async_trait]
-impl Appender for LogAppender {
+impl Appender for CountingAppender {
     async fn append(&self, batch: EventBatch) -> Result<Durable> {
         let n = batch.events.len();
-        let mut records = self.log.batch();
-        let ids = schema_ids(&batch.events);
-        push_events(&mut records, &batch.events, &ids, |e| e.topic_name())
-            .map_err(|err| Error::component("log", err))?;
-        let receipt = self
-            .log
-            .append_batch(records)
-            .await
-            .map_err(|e| Error::component("log", e))?;
-        let (checkpoint, rows, notify) = (
-            self.checkpoint.clone(),
-            self.durable_rows.clone(),
-            self.notify.clone(),
-        );
+        let durable = self.inner.append(batch).await?;
+        let (rows, notify) = (self.durable_rows.clone(), self.notify.clone());
         Ok(Durable::new(async move {
-            receipt
-                .durable_batches()
-                .await
-                .map_err(|e| Error::component("log", e))?;
-            if let Some(c) = batch.checkpoint {
-                *checkpoint.lock().unwrap_or_else(|p| p.into_inner()) = Some(c);
-            }
+            durable.await?;
             rows.fetch_add(n, Ordering::SeqCst);
             notify.notify_waiters();
             Ok(())
@@ -83,9 +62,6 @@ impl Appender for LogAppender {
     }
 
     fn durable_checkpoint(&self) -> Option<Position> {
-        self.checkpoint
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.durable_checkpoint()
     }
 }

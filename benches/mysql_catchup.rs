@@ -6,19 +6,25 @@
 //! 1. `mariadb-binlog --read-from-remote-server -v` over that binlog range,
 //!    output to /dev/null (the reference);
 //! 2. the MySQL source reading the same range from its start position,
-//!    decoding every row and appending it to the embedded log (fsync per
-//!    batch), until every row is durable.
+//!    decoding every row and appending it to the embedded log through the
+//!    daemon's own appender (`headwater::runtime::LogAppender`: transform
+//!    chain, schema registry, replay guard, checkpoints; fsync per batch),
+//!    until every row is durable.
 //!
-//! Run: `cargo bench -p headwater-source --bench mysql_catchup`
+//! Run: `cargo bench --bench mysql_catchup`
 //! (`HW_BENCH_ROWS=1000000` for the full backlog). Needs dev/services.sh's MariaDB.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use headwater_core::{MySqlPosition, Position, Source, SourceContext};
+use headwater::runtime::{checkpoint_name, LogAppender};
+use headwater_core::{
+    CheckpointStore, MySqlPosition, Position, SchemaRegistry, Source, SourceContext,
+};
 use headwater_log::{Log, LogConfig};
 use headwater_source::mysql::{MySqlConfig, MySqlSource, ResumeBy};
 use testkit::mysql::{unique_server_id, MySqlDb};
-use testkit::{mysql_url, LogAppender};
+use testkit::{mysql_url, CountingAppender};
 use tokio_util::sync::CancellationToken;
 
 // The daemon's allocator (src/main.rs), so the CPU measured is the daemon's.
@@ -129,9 +135,25 @@ async fn run(rows: usize) {
     let ref_rate = rows as f64 / ref_wall;
 
     // AND the source catches up into the embedded log
+    // A fresh data directory, opened as the daemon opens it, whose
+    // checkpoint says where the backlog starts.
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = Log::open(dir.path(), LogConfig::default()).expect("open log");
-    let appender = LogAppender::new(log.clone(), Some(Position::MySql(start.clone())));
+    let log = Log::open(&dir.path().join("log"), LogConfig::default()).expect("open log");
+    let checkpoints = CheckpointStore::open(dir.path().join("checkpoints")).expect("checkpoints");
+    checkpoints
+        .save(&checkpoint_name("bench"), &Position::MySql(start.clone()))
+        .expect("the start checkpoint");
+    let daemon = LogAppender::open(
+        "bench".into(),
+        log,
+        Arc::new(SchemaRegistry::open(dir.path().join("schemas")).expect("schemas")),
+        Arc::default(),
+        checkpoints,
+        Arc::default(),
+    )
+    .await
+    .expect("the daemon's appender");
+    let appender = CountingAppender::new(daemon);
     let shutdown = CancellationToken::new();
     let mut cfg = MySqlConfig::new(
         mysql_url(),

@@ -5,24 +5,28 @@
 //! pgoutput slots created before the load. Then, one after the other, over
 //! TCP and over the unix socket: `pg_recvlogical --no-loop -f /dev/null`
 //! reads one slot to the end of the load, and Headwater's source reads
-//! another into the embedded log (encoded as the daemon does, fsync per
-//! batch). Prints rows/s, the ratio, client CPU
+//! another into the embedded log through the daemon's own appender
+//! (`headwater::runtime::LogAppender`: transform chain, schema registry,
+//! replay guard, checkpoints; fsync per batch). Prints rows/s, the ratio,
+//! client CPU
 //! seconds (user/system), and Headwater's context switches. Both sides use
 //! `sslmode=disable` over TCP, and the real pg_recvlogical binary (not
 //! Debian's perl wrapper, whose start-up would count against it).
 //!
-//! `cargo bench -p headwater-source --bench pg_throughput -- --quick`
+//! `cargo bench --bench pg_throughput -- --quick`
 //! (`--repeat 3` takes the best of three runs of each, on a busy machine;
 //! `--transport unix` or `tcp` measures only that one)
 //! (needs dev/services.sh's PostgreSQL).
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use headwater_core::{SecretUrl, Source, SourceContext};
+use headwater::runtime::LogAppender;
+use headwater_core::{CheckpointStore, SchemaRegistry, SecretUrl, Source, SourceContext};
 use headwater_log::{Log, LogConfig};
 use headwater_source::postgres::{PostgresConfig, PostgresSource, SnapshotMode};
-use testkit::LogAppender;
+use testkit::CountingAppender;
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
@@ -177,9 +181,20 @@ async fn headwater(url: String, slot: &str, publication: &str, rows: usize) -> R
     config.publication = Some(publication.into());
     config.snapshot = SnapshotMode::Never;
     config.url = SecretUrl::new(config.url.expose());
+    // A fresh data directory, opened as the daemon opens it.
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = Log::open(dir.path(), LogConfig::default()).expect("open log");
-    let appender = LogAppender::new(log, None);
+    let log = Log::open(&dir.path().join("log"), LogConfig::default()).expect("open log");
+    let daemon = LogAppender::open(
+        "bench".into(),
+        log,
+        Arc::new(SchemaRegistry::open(dir.path().join("schemas")).expect("schemas")),
+        Arc::default(),
+        CheckpointStore::open(dir.path().join("checkpoints")).expect("checkpoints"),
+        Arc::default(),
+    )
+    .await
+    .expect("the daemon's appender");
+    let appender = CountingAppender::new(daemon);
     let shutdown = CancellationToken::new();
     let before = cpu_now();
     let switches_before = context_switches();
