@@ -176,6 +176,9 @@ impl Bench {
         // A publication per slot: a publication belongs to the source
         // identity (slot) that created it.
         config.publication = Some(format!("{}_{slot}", self.db));
+        // As the daemon does: the source's identity (slot, publication)
+        // is recorded here, so the second run on a slot proves it its own.
+        config.state_dir = Some(self.dir.path().join(format!("state-{slot}")));
         let source = PostgresSource::new("bench", config);
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -218,11 +221,21 @@ impl Bench {
     }
 }
 
-/// Waits until `done` holds; prints and returns (seconds, CPU s).
-async fn timed_phase(name: &str, rows: u64, done: impl Fn() -> bool) -> (f64, f64) {
+/// Waits until `done` holds; prints and returns (seconds, CPU s). Panics
+/// when one of `tasks` ends first: the phase would never finish.
+async fn timed_phase(
+    name: &str,
+    rows: u64,
+    tasks: &[tokio::task::JoinHandle<Result<()>>],
+    done: impl Fn() -> bool,
+) -> (f64, f64) {
     let started = Instant::now();
     let cpu_before = cpu_seconds();
     while !done() {
+        assert!(
+            !tasks.iter().any(|t| t.is_finished()),
+            "{name}: a source or sink stopped before the phase finished (its error is in the log; HEADWATER_LOG=info)"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let secs = started.elapsed().as_secs_f64();
@@ -309,6 +322,10 @@ async fn run() {
             if ready {
                 break;
             }
+            assert!(
+                !task.is_finished(),
+                "the source on slot {slot} stopped (HEADWATER_LOG=info shows why)"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         stop_all(stop, vec![task]).await;
@@ -331,6 +348,7 @@ async fn run() {
     let (source_secs, _) = timed_phase(
         &format!("source alone, PostgreSQL → log over {transport}"),
         rows,
+        std::slice::from_ref(&task),
         || durable(&source_log) >= rows,
     )
     .await;
@@ -347,6 +365,7 @@ async fn run() {
     timed_phase(
         &format!("end to end, PostgreSQL → log → Parquet over {transport}"),
         rows,
+        &tasks,
         || committed(&log, "archive") >= rows,
     )
     .await;
@@ -393,7 +412,7 @@ async fn run() {
 
     let stop = CancellationToken::new();
     let tasks = vec![bench.start_sink("archive_alone", &log, &stop)];
-    let (sink_secs, _) = timed_phase("sink alone, log → Parquet", total, || {
+    let (sink_secs, _) = timed_phase("sink alone, log → Parquet", total, &tasks, || {
         committed(&log, "archive_alone") >= total
     })
     .await;
