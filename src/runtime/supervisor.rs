@@ -116,3 +116,74 @@ pub fn kind_name(kind: ErrorKind) -> &'static str {
         ErrorKind::Stop => "stop",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
+
+    use headwater_source::postgres::PgError;
+
+    use super::*;
+
+    /// A source whose reader task died: the supervisor shows the error in
+    /// `/status` and runs it again (it used to end as a clean stop).
+    #[tokio::test]
+    async fn a_dead_helper_task_is_shown_and_retried() {
+        let health = Arc::new(Health::default());
+        let supervised = Supervised {
+            component: "source.shop".into(),
+            health: health.clone(),
+            metrics: Arc::new(Metrics::default()),
+            shutdown: CancellationToken::new(),
+        };
+        let attempts = Arc::new(AtomicU32::new(0));
+        let seen = Arc::new(Mutex::new(None));
+        let run = {
+            let (attempts, seen, health) = (attempts.clone(), seen.clone(), health.clone());
+            supervised.run(move || {
+                let n = attempts.fetch_add(1, Ordering::SeqCst);
+                let (seen, health) = (seen.clone(), health.clone());
+                async move {
+                    if n == 0 {
+                        return Err(PgError::HelperEnded {
+                            task: "reader",
+                            reason: "panicked: connection reset".into(),
+                        }
+                        .into());
+                    }
+                    *seen.lock().unwrap_or_else(|p| p.into_inner()) =
+                        health.snapshot().get("source.shop").cloned();
+                    Ok(())
+                }
+            })
+        };
+        let shown = {
+            let health = health.clone();
+            async move {
+                loop {
+                    if let Some(state @ ComponentState::Retrying { .. }) =
+                        health.snapshot().get("source.shop").cloned()
+                    {
+                        return state;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        };
+        let (shown, ()) = tokio::join!(shown, run);
+        let ComponentState::Retrying { error } = shown else {
+            unreachable!()
+        };
+        assert!(error.contains("reader"), "{error}");
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            2,
+            "run again after the backoff"
+        );
+        assert_eq!(
+            *seen.lock().unwrap_or_else(|p| p.into_inner()),
+            Some(ComponentState::Running)
+        );
+    }
+}
