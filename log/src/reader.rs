@@ -56,17 +56,7 @@ impl Reader {
         loop {
             let hwm = *self.hwm.borrow_and_update();
             if self.state.position < hwm {
-                let mut state = self.state.detach();
-                let (state, result) = tokio::task::spawn_blocking(move || {
-                    let result = state.read(hwm, max.max(1));
-                    (state, result)
-                })
-                .await
-                .map_err(|e| LogError::Poisoned {
-                    reason: format!("a read task failed: {e}"),
-                })?;
-                self.state = state;
-                let records = result?;
+                let records = self.read_blocking(hwm, max).await?;
                 if !records.is_empty() || self.state.position < hwm {
                     return Ok(records);
                 }
@@ -82,6 +72,11 @@ impl Reader {
         if self.state.position >= hwm {
             return Ok(Vec::new());
         }
+        self.read_blocking(hwm, max).await
+    }
+
+    /// Up to `max` records below `hwm`, read on a blocking thread.
+    async fn read_blocking(&mut self, hwm: u64, max: usize) -> Result<Vec<LogRecord>> {
         let mut state = self.state.detach();
         let (state, result) = tokio::task::spawn_blocking(move || {
             let result = state.read(hwm, max.max(1));
