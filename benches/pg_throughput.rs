@@ -175,36 +175,90 @@ fn recvlogical(db: &str, host: &str, slot: &str, publication: &str, endpos: &str
     }
 }
 
-async fn headwater(url: String, slot: &str, publication: &str, rows: usize) -> Run {
-    let mut config = PostgresConfig::new(url, vec!["public.bench".into()]);
+/// The source on `slot`, with its data directory `dir` opened as the
+/// daemon opens it (log, schemas, checkpoints, the source's state).
+async fn start_source(
+    url: &str,
+    slot: &str,
+    publication: &str,
+    dir: &std::path::Path,
+) -> (
+    Arc<CountingAppender>,
+    tokio::task::JoinHandle<headwater_core::Result<()>>,
+    CancellationToken,
+) {
+    let mut config = PostgresConfig::new(url.to_owned(), vec!["public.bench".into()]);
     config.slot = Some(slot.into());
     config.publication = Some(publication.into());
     config.snapshot = SnapshotMode::Never;
+    config.state_dir = Some(dir.join("state"));
     config.url = SecretUrl::new(config.url.expose());
-    // A fresh data directory, opened as the daemon opens it.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log = Log::open(&dir.path().join("log"), LogConfig::default()).expect("open log");
+    let log = Log::open(&dir.join("log"), LogConfig::default()).expect("open log");
     let daemon = LogAppender::open(
         "bench".into(),
         log,
-        Arc::new(SchemaRegistry::open(dir.path().join("schemas")).expect("schemas")),
+        Arc::new(SchemaRegistry::open(dir.join("schemas")).expect("schemas")),
         Arc::default(),
-        CheckpointStore::open(dir.path().join("checkpoints")).expect("checkpoints"),
+        CheckpointStore::open(dir.join("checkpoints")).expect("checkpoints"),
         Arc::default(),
     )
     .await
     .expect("the daemon's appender");
     let appender = CountingAppender::new(daemon);
     let shutdown = CancellationToken::new();
-    let before = cpu_now();
-    let switches_before = context_switches();
-    let started = Instant::now();
     let source: Box<dyn Source> = Box::new(PostgresSource::new("bench", config));
     let handle = tokio::spawn(source.run(SourceContext {
         name: "bench".into(),
         appender: appender.clone(),
         shutdown: shutdown.clone(),
     }));
+    (appender, handle, shutdown)
+}
+
+/// A data directory whose source created `slot`, as a daemon's first start
+/// does (a slot the source did not create is refused as not its own).
+async fn headwater_slot(
+    admin: &tokio_postgres::Client,
+    url: &str,
+    slot: &str,
+    publication: &str,
+) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, handle, shutdown) = start_source(url, slot, publication, dir.path()).await;
+    loop {
+        let streaming: bool = admin
+            .query_one(
+                "SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name = $1 AND active AND confirmed_flush_lsn IS NOT NULL",
+                &[&slot],
+            )
+            .await
+            .expect("slots")
+            .get(0);
+        if streaming {
+            break;
+        }
+        assert!(
+            !handle.is_finished(),
+            "the source could not create slot {slot}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    let _ = handle.await;
+    dir
+}
+
+async fn headwater(
+    url: &str,
+    slot: &str,
+    publication: &str,
+    dir: &std::path::Path,
+    rows: usize,
+) -> Run {
+    let before = cpu_now();
+    let switches_before = context_switches();
+    let started = Instant::now();
+    let (appender, handle, shutdown) = start_source(url, slot, publication, dir).await;
     let wait = async {
         let caught_up = appender.wait_for(rows, || handle.is_finished()).await;
         assert!(caught_up, "the source stopped early");
@@ -260,14 +314,29 @@ async fn main() {
     let slots: Vec<String> = (0..repeat)
         .flat_map(|r| ["hw_tcp", "recv_tcp", "hw_unix", "recv_unix"].map(|s| format!("{s}_{r}")))
         .collect();
+    let tcp_url = format!("{}?sslmode=disable", testkit::postgres_url(&db));
+    let unix_url = format!("postgres://headwater:headwater@%2Fvar%2Frun%2Fpostgresql/{db}");
+    let mut dirs = std::collections::HashMap::new();
     for slot in &slots {
-        client
-            .execute(
-                "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
-                &[&slot],
-            )
-            .await
-            .expect("slot");
+        if slot.starts_with("hw_") {
+            let url = if slot.starts_with("hw_tcp") {
+                &tcp_url
+            } else {
+                &unix_url
+            };
+            dirs.insert(
+                slot.clone(),
+                headwater_slot(&admin, url, slot, publication).await,
+            );
+        } else {
+            client
+                .execute(
+                    "SELECT pg_create_logical_replication_slot($1, 'pgoutput')",
+                    &[&slot],
+                )
+                .await
+                .expect("slot");
+        }
     }
     println!("loading {rows} rows in {TX_ROWS}-row transactions…");
     let started = Instant::now();
@@ -291,8 +360,6 @@ async fn main() {
         .get(0);
     println!("loaded in {:.1}s", started.elapsed().as_secs_f64());
 
-    let tcp_url = format!("{}?sslmode=disable", testkit::postgres_url(&db));
-    let unix_url = format!("postgres://headwater:headwater@%2Fvar%2Frun%2Fpostgresql/{db}");
     println!(
         "{:<8} {:>14} {:>8} {:>14} {:>8} {:>7}",
         "", "pg_recvlogical", "cpu s", "headwater", "cpu s", "ratio"
@@ -324,7 +391,8 @@ async fn main() {
             if got.seconds < recv.seconds {
                 recv = got;
             }
-            let got = headwater(url.clone(), &format!("hw_{name}_{r}"), publication, rows).await;
+            let slot = format!("hw_{name}_{r}");
+            let got = headwater(&url, &slot, publication, dirs[&slot].path(), rows).await;
             if got.seconds < hw.seconds {
                 hw = got;
             }
