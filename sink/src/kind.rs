@@ -52,10 +52,6 @@ impl SinkConfig {
         self.type_name
     }
 
-    pub fn kind(&self) -> &dyn SinkKind {
-        &*self.kind
-    }
-
     /// The kind's config as its own type, if it is a `C`.
     pub fn downcast<C: 'static>(&self) -> Option<&C> {
         self.kind.as_any().downcast_ref()

@@ -4,7 +4,6 @@
 //! through the built source, lag probe, `--resnapshot`), its position type
 //! in `headwater_core::position`, and one line in [`KINDS`].
 
-use std::any::Any;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,8 +42,6 @@ pub trait SourceKind: fmt::Debug + Send + Sync + 'static {
     fn request_resnapshot(&self) -> std::result::Result<(), String> {
         Err("only PostgreSQL sources own a replication slot to take a new snapshot from".into())
     }
-
-    fn as_any(&self) -> &dyn Any;
 }
 
 /// How many bytes of the database's change log a source has yet to read.
@@ -80,21 +77,12 @@ pub struct SourceConfig {
 }
 
 impl SourceConfig {
-    pub fn new(type_name: &'static str, kind: Arc<dyn SourceKind>) -> Self {
-        SourceConfig { type_name, kind }
-    }
-
     pub fn type_name(&self) -> &'static str {
         self.type_name
     }
 
     pub fn kind(&self) -> &dyn SourceKind {
         &*self.kind
-    }
-
-    /// The kind's config as its own type, if it is a `C`.
-    pub fn downcast<C: 'static>(&self) -> Option<&C> {
-        self.kind.as_any().downcast_ref()
     }
 
     /// The source `name`, its files under `data_dir` unless configured

@@ -1,7 +1,5 @@
 //! The `mysql` source kind (MySQL and MariaDB).
 
-use std::any::Any;
-
 use async_trait::async_trait;
 
 use headwater_core::config::Problems;
@@ -28,10 +26,6 @@ impl SourceKind for MySqlConfig {
             .await
             .map_err(|e| Error::component("connecting to read the binlog's size", e))?;
         Ok(Box::new(probe))
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

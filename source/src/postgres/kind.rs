@@ -1,7 +1,5 @@
 //! The `postgres` source kind.
 
-use std::any::Any;
-
 use async_trait::async_trait;
 
 use headwater_core::config::Problems;
@@ -31,10 +29,6 @@ impl SourceKind for PostgresConfig {
     fn request_resnapshot(&self) -> std::result::Result<(), String> {
         self.resnapshot.request();
         Ok(())
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
