@@ -18,6 +18,8 @@
 //! `--transport unix` or `tcp` measures only that one)
 //! (needs dev/services.sh's PostgreSQL).
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -225,24 +227,7 @@ async fn headwater_slot(
 ) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, handle, shutdown) = start_source(url, slot, publication, dir.path()).await;
-    loop {
-        let streaming: bool = admin
-            .query_one(
-                "SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name = $1 AND active AND confirmed_flush_lsn IS NOT NULL",
-                &[&slot],
-            )
-            .await
-            .expect("slots")
-            .get(0);
-        if streaming {
-            break;
-        }
-        assert!(
-            !handle.is_finished(),
-            "the source could not create slot {slot}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::wait_until_streaming(admin, slot, &handle).await;
     shutdown.cancel();
     let _ = handle.await;
     dir

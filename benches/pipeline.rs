@@ -22,6 +22,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -303,31 +305,11 @@ async fn run() {
     let log = bench.log("log");
 
     // Create both slots, then stop: the load below becomes their backlog.
-    // A slot's row appears while CREATE_REPLICATION_SLOT still waits for
-    // its consistent point; only a streaming walsender (active, with a
-    // confirmed position) means the slot is really there.
     for (slot, log) in [("alone", &source_log), ("e2e", &log)] {
         let stop = CancellationToken::new();
         let task = bench.start_source(slot, log, &stop).await;
         let slot = format!("{db}_{slot}");
-        loop {
-            let ready: bool = admin
-                .query_one(
-                    "SELECT count(*) = 1 FROM pg_replication_slots WHERE slot_name = $1 AND active AND confirmed_flush_lsn IS NOT NULL",
-                    &[&slot],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            if ready {
-                break;
-            }
-            assert!(
-                !task.is_finished(),
-                "the source on slot {slot} stopped (HEADWATER_LOG=info shows why)"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        common::wait_until_streaming(&admin, &slot, &task).await;
         stop_all(stop, vec![task]).await;
     }
 
