@@ -68,6 +68,19 @@ fn unknown_key_is_named() {
 }
 
 #[test]
+fn unknown_kind_lists_the_kinds() {
+    let text = VALID.replacen("type = \"postgres\"", "type = \"postgresql\"", 1);
+    assert_refused(
+        &text,
+        &[],
+        &[
+            "`sources.shop`",
+            "unknown source type `postgresql`: expected one of postgres, mysql",
+        ],
+    );
+}
+
+#[test]
 fn unset_variable_is_named_with_its_key() {
     let text = VALID.replace("repl:secret@", "repl:${HW_TEST_UNSET_PW}@");
     assert_refused(
