@@ -15,10 +15,7 @@ use std::sync::Arc;
 
 use headwater::runtime::LogAppender;
 use headwater_core::error::{Classify, ErrorKind};
-use headwater_core::{
-    Appender, ChangeEvent, CheckpointStore, Column, EventBatch, Lsn, Op, PgPosition, Position,
-    SchemaRegistry, TableId, TableSchema, Value, ValueKind,
-};
+use headwater_core::{Appender, ChangeEvent, CheckpointStore, EventBatch, SchemaRegistry, Value};
 use headwater_log::{Log, LogConfig};
 
 fn event(lsn: u64) -> ChangeEvent {
@@ -27,38 +24,11 @@ fn event(lsn: u64) -> ChangeEvent {
 
 /// An insert into `public.t (id int4, body text)` at `lsn`.
 fn event_with(lsn: u64, body: &str) -> ChangeEvent {
-    let column = |name: &str, type_name: &str, kind, key_position| Column {
-        name: name.into(),
-        type_name: type_name.into(),
-        kind,
-        nullable: false,
-        key_position,
-    };
-    let schema = Arc::new(TableSchema {
-        table: TableId::new("public", "t"),
-        version: 1,
-        columns: vec![
-            column("id", "int4", ValueKind::Int32, Some(0)),
-            column("body", "text", ValueKind::Text, None),
-        ],
-    });
-    ChangeEvent {
-        source: "shop".into(),
-        table: schema.table.clone(),
-        op: Op::Insert,
-        key: vec![Value::Int32(1)],
-        before: None,
-        after: Some(vec![Value::Int32(1), Value::Text(body.into())]),
-        position: Position::Postgres(PgPosition {
-            commit_lsn: Lsn(lsn),
-            lsn: Lsn(lsn),
-        }),
-        commit_ts: None,
-        tx_id: None,
-        schema,
-        topic: None,
-        headers: vec![],
-    }
+    testkit::EventBuilder::insert("public.t")
+        .key_column("id", Value::Int32(1))
+        .column("body", Value::Text(body.into()))
+        .pg(lsn, lsn)
+        .build()
 }
 
 #[tokio::test]
