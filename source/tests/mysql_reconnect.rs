@@ -101,7 +101,13 @@ async fn mysql_reconnects_after_connection_loss_without_loss_or_duplicates() {
     // THEN it reconnects and every row arrives exactly once
     let events = appender.wait_for(30, DEADLINE).await;
     shutdown.cancel();
-    task.await.expect("no panic").expect("clean stop");
+    let retried = task.await.expect("no panic").expect("clean stop");
+    // The source does not reconnect by itself: each loss ends it with an
+    // error to retry, so the supervisor's backoff is the one policy.
+    assert!(
+        retried >= 2,
+        "ended with a Retry error {retried} times for 2 connection losses"
+    );
     assert!(events[..3].iter().all(|e| e.op == Op::Read));
     let ids: Vec<Value> = events.iter().map(|e| e.key[0].clone()).collect();
     assert_eq!(ids, (0..30).map(Value::Int32).collect::<Vec<_>>());
@@ -111,11 +117,13 @@ async fn mysql_reconnects_after_connection_loss_without_loss_or_duplicates() {
 
 /// Runs the source as the daemon's supervisor does (src/runtime/supervisor.rs):
 /// a fresh one on the same log after each error to retry, until shutdown.
+/// Returns how many times it ended with an error to retry.
 async fn supervise(
     cfg: MySqlConfig,
     appender: std::sync::Arc<MemoryAppender>,
     shutdown: CancellationToken,
-) -> headwater_core::Result<()> {
+) -> headwater_core::Result<u32> {
+    let mut retried = 0;
     loop {
         let ctx = SourceContext {
             name: "my".into(),
@@ -124,12 +132,13 @@ async fn supervise(
         };
         match Box::new(MySqlSource::new(cfg.clone())).run(ctx).await {
             Err(e) if e.kind() == ErrorKind::Retry => {
+                retried += 1;
                 tokio::select! {
                     () = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    () = shutdown.cancelled() => return Ok(()),
+                    () = shutdown.cancelled() => return Ok(retried),
                 }
             }
-            other => return other,
+            other => return other.map(|()| retried),
         }
     }
 }
