@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use headwater_core::{Finding, Severity};
+use headwater_core::config::glob_match;
+use headwater_core::{Finding, Severity, TableId};
 
 use crate::config::Config;
 
@@ -34,6 +35,9 @@ pub async fn run(file: &Path, config: &Config) -> ExitCode {
         }
         let source = source.build(name, &config.data_dir);
         findings.extend(prefixed(&header, source.check().await));
+        if let Some(tables) = source.captured_columns().await {
+            findings.extend(transform_columns(config, name, &tables));
+        }
     }
     for (name, sink) in &config.sinks {
         let header = format!(
@@ -51,6 +55,44 @@ pub async fn run(file: &Path, config: &Config) -> ExitCode {
         }
     }
     report(&findings)
+}
+
+/// Each transform that needs columns, held against the tables `source`
+/// captures: a missing column fails, naming the table and the column.
+fn transform_columns(
+    config: &Config,
+    source: &str,
+    tables: &[(TableId, Vec<String>)],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (i, transform) in config.transforms.iter().enumerate() {
+        let Some((globs, required)) = transform.required_columns() else {
+            continue;
+        };
+        let kind = transform.type_name();
+        for (table, columns) in tables {
+            let name = table.to_string();
+            if !globs.iter().any(|g| glob_match(g, &name)) {
+                continue;
+            }
+            let missing: Vec<&String> = required.iter().filter(|c| !columns.contains(c)).collect();
+            findings.push(if missing.is_empty() {
+                Finding::ok(format!(
+                    "transform {i} ({kind}): table {table} of source `{source}` has its columns"
+                ))
+            } else {
+                let missing = missing
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                Finding::fail(format!(
+                    "transform {i} ({kind}): table {table} of source `{source}` has no column {missing}; add it to the table or name the table's own column in transforms[{i}]"
+                ))
+            });
+        }
+    }
+    findings
 }
 
 fn prefixed(header: &str, findings: Vec<Finding>) -> impl Iterator<Item = Finding> + '_ {

@@ -247,7 +247,7 @@ fn render(
                 get("position").trim_matches('"'),
                 get("key")
             );
-            for field in ["before", "after", "error"] {
+            for field in ["before", "after", "headers", "error"] {
                 if let Some(v) = out.get(field) {
                     line.push_str(&format!(" {field}={v}"));
                 }
@@ -306,6 +306,15 @@ fn event_json(event: &ChangeEvent, out: &mut Map<String, Json>) {
                 .collect();
             out.insert(name.into(), Json::Object(row));
         }
+    }
+    // Outbox events' id and type, dead-letter reasons, message prefixes.
+    if !event.headers.is_empty() {
+        let headers: Map<String, Json> = event
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), json!(String::from_utf8_lossy(&h.value))))
+            .collect();
+        out.insert("headers".into(), Json::Object(headers));
     }
 }
 

@@ -21,8 +21,9 @@ pub const SINK_LAG_SECONDS: &str = "headwater_sink_lag_seconds";
 pub const SINK_COMMITTED_OFFSET: &str = "headwater_sink_committed_offset";
 pub const COMPONENT_UP: &str = "headwater_component_up";
 pub const SOURCE_LAG_BYTES: &str = "headwater_source_lag_bytes";
+pub const TRANSFORM_OUTCOMES: &str = "headwater_transform_events_total";
 
-const HELP: [(&str, &str, &str); 18] = [
+const HELP: [(&str, &str, &str); 19] = [
     (
         SOURCE_EVENTS,
         "counter",
@@ -69,6 +70,11 @@ const HELP: [(&str, &str, &str); 18] = [
         SOURCE_LAG_BYTES,
         "gauge",
         "How far a source is behind its database: bytes of WAL its PostgreSQL slot holds back, or of MySQL binlog after its durable checkpoint.",
+    ),
+    (
+        TRANSFORM_OUTCOMES,
+        "counter",
+        "Events a transform left out (outcome skipped_update) or sent to the source's dead-letter topic (dead_lettered).",
     ),
     (APPENDED_RECORDS, "counter", "Records appended to the log."),
     (APPENDED_BYTES, "counter", "Bytes appended to the log."),

@@ -356,6 +356,7 @@ fn op_code(op: Op) -> u8 {
         Op::Delete => 3,
         Op::Truncate => 4,
         Op::Message => 5,
+        Op::Event => 6,
     }
 }
 
@@ -479,6 +480,7 @@ impl<'a> Reader<'a> {
             3 => Op::Delete,
             4 => Op::Truncate,
             5 => Op::Message,
+            6 => Op::Event,
             t => return Err(self.fail(format!("unknown op {t}"))),
         })
     }

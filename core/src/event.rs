@@ -12,7 +12,7 @@ use crate::topic::default_topic;
 use crate::value::Value;
 
 /// In configuration (the `filter` transform's `ops`) by lower-case name:
-/// `read`, `insert`, `update`, `delete`, `truncate`, `message`.
+/// `read`, `insert`, `update`, `delete`, `truncate`, `message`, `event`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
@@ -24,10 +24,14 @@ pub enum Op {
     Truncate,
     /// A logical message (`pg_logical_emit_message`), not a row.
     Message,
+    /// A domain event from a transactional outbox (an outbox row or an
+    /// outbox message), not a change: see [`crate::outbox`].
+    Event,
 }
 
 impl Op {
-    /// Debezium's one-letter code (`r`, `c`, `u`, `d`, `t`, `m`).
+    /// Debezium's one-letter code (`r`, `c`, `u`, `d`, `t`, `m`), and `e`
+    /// for an outbox event (Debezium has none: its router emits no envelope).
     pub fn code(self) -> &'static str {
         match self {
             Op::Read => "r",
@@ -36,6 +40,7 @@ impl Op {
             Op::Delete => "d",
             Op::Truncate => "t",
             Op::Message => "m",
+            Op::Event => "e",
         }
     }
 }

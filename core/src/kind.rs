@@ -91,6 +91,33 @@ where
     Ok((kind.name, config))
 }
 
+/// Reads one config entry whose keys belong to two types: the keys in
+/// `first_keys` to an `A`, the others to a `B` (used where several kinds of
+/// entry share a group of keys, such as the outbox columns). Both should
+/// deny unknown keys: a misspelt key is then `B`'s error, naming it.
+pub fn deserialize_split<'de, D, A, B>(d: D, first_keys: &[&str]) -> Result<(A, B), D::Error>
+where
+    D: Deserializer<'de>,
+    A: DeserializeOwned,
+    B: DeserializeOwned,
+{
+    use serde::de::Error;
+    let value = <Value as Deserialize>::deserialize(d)?;
+    let Value::Dict(tag, mut second) = value else {
+        return Err(D::Error::custom(format!(
+            "expected a table, not {}",
+            value.to_actual()
+        )));
+    };
+    let first: figment::value::Dict = first_keys
+        .iter()
+        .filter_map(|k| second.remove_entry(*k))
+        .collect();
+    let a = parse_as::<A>(&Value::Dict(tag, first)).map_err(relay)?;
+    let b = parse_as::<B>(&Value::Dict(tag, second)).map_err(relay)?;
+    Ok((a, b))
+}
+
 /// A problem in the kind's own config as the outer deserializer's, so it
 /// keeps its kind (unknown or missing key) and where it is.
 fn relay<E: serde::de::Error>(e: Box<figment::Error>) -> E {

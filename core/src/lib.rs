@@ -13,6 +13,7 @@ pub mod decimal;
 pub mod error;
 pub mod event;
 pub mod kind;
+pub mod outbox;
 pub mod position;
 pub mod schema;
 pub mod schema_registry;

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Result;
 use crate::event::ChangeEvent;
 use crate::position::Position;
+use crate::schema::TableId;
 
 /// A batch of changes in source order.
 #[derive(Debug, Default)]
@@ -93,6 +94,11 @@ pub trait Source: Send {
 
     /// Probes the endpoint and its prerequisites for `headwater check`.
     async fn check(&self) -> Vec<Finding>;
+
+    /// The tables this source captures and their column names, for
+    /// `headwater check` to hold transforms against (`None`: not known
+    /// without running; a failure to read them is `check`'s to report).
+    async fn captured_columns(&self) -> Option<Vec<(TableId, Vec<String>)>>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -1,5 +1,7 @@
 //! Transforms: pure, synchronous, one event in, zero or more out.
 
+use std::sync::Arc;
+
 use crate::error::Result;
 use crate::event::ChangeEvent;
 
@@ -12,4 +14,10 @@ pub trait Transform: Send + Sync {
 
     /// Pushes the events that replace `event` onto `out` (none to drop it).
     fn apply(&self, event: ChangeEvent, out: &mut Vec<ChangeEvent>) -> Result<()>;
+
+    /// Events this transform left out or dead-lettered since the last call,
+    /// as (source, outcome, count), for the metrics.
+    fn take_counts(&self) -> Vec<(Arc<str>, &'static str, u64)> {
+        Vec::new()
+    }
 }

@@ -149,13 +149,7 @@ pub type Result<T, E = LogError> = std::result::Result<T, E>;
 
 /// Topic and consumer names become directory and file names.
 pub(crate) fn check_name(what: &'static str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 200
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if headwater_core::topic::is_valid_topic_name(name) {
         Ok(())
     } else {
         Err(LogError::InvalidName {

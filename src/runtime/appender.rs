@@ -36,9 +36,9 @@ impl LogAppender {
         store: CheckpointStore,
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Self>> {
-        let writer = LogWriter::open(source, log, store, metrics).await?;
+        let writer = LogWriter::open(source, log, store, metrics.clone()).await?;
         Ok(Arc::new(LogAppender {
-            pre: PreAppend::new(schemas, chain),
+            pre: PreAppend::new(schemas, chain, metrics.clone()),
             writer,
         }))
     }
@@ -64,19 +64,7 @@ impl Appender for LogAppender {
     }
 }
 
-/// A topic name the log accepts: characters other than letters, digits,
-/// `.`, `_` and `-` become `_` (as Debezium does).
-pub fn topic_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
+pub use headwater_core::topic::topic_name;
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())

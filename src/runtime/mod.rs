@@ -23,9 +23,10 @@ use headwater_source::SourceConfig;
 use headwater_transforms::TransformChain;
 
 pub use appender::{checkpoint_name, topic_name, LogAppender};
+pub use headwater_core::topic::dead_letter_topic;
 pub use log_writer::LogWriter;
 pub use pre_append::{PreAppend, Prepared};
-pub use sink_task::{dead_letter_topic, SinkFactory, SinkTask};
+pub use sink_task::{SinkFactory, SinkTask};
 
 use crate::config::Config;
 use crate::health::Health;

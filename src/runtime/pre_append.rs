@@ -9,6 +9,7 @@ use headwater_log::events::schema_ids;
 use headwater_transforms::TransformChain;
 
 use super::appender::{lock, spawn_blocking};
+use crate::metrics::{Metrics, TRANSFORM_OUTCOMES};
 
 /// A batch ready for the log: transformed events, each with its stored
 /// schema's id.
@@ -21,15 +22,21 @@ pub struct Prepared {
 pub struct PreAppend {
     schemas: Arc<SchemaRegistry>,
     chain: Arc<TransformChain>,
+    metrics: Arc<Metrics>,
     /// Schemas this stage has stored already (each is stored once).
     registered: Mutex<HashSet<SchemaId>>,
 }
 
 impl PreAppend {
-    pub fn new(schemas: Arc<SchemaRegistry>, chain: Arc<TransformChain>) -> Self {
+    pub fn new(
+        schemas: Arc<SchemaRegistry>,
+        chain: Arc<TransformChain>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         PreAppend {
             schemas,
             chain,
+            metrics,
             registered: Mutex::new(HashSet::new()),
         }
     }
@@ -40,7 +47,19 @@ impl PreAppend {
         let events = if self.chain.is_empty() {
             batch.events
         } else {
-            self.chain.apply(batch.events)?
+            let events = self.chain.apply(batch.events)?;
+            for (transform, source, outcome, n) in self.chain.take_counts() {
+                self.metrics.add(
+                    TRANSFORM_OUTCOMES,
+                    &[
+                        ("transform", transform),
+                        ("source", &source),
+                        ("outcome", outcome),
+                    ],
+                    n,
+                );
+            }
+            events
         };
         let ids = self.register_schemas(&events).await?;
         Ok(Prepared {

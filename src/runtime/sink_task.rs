@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use headwater_core::codec::{decode_event, encode_event, encode_key};
 use headwater_core::config::glob_match;
+use headwater_core::topic::{dead_letter_topic, DEAD_LETTER_PREFIX};
 use headwater_core::{Error, Header, Progress, Result, SchemaRegistry, Sink, SinkRecord};
 use headwater_log::events::now_ms;
 use headwater_log::{EventLog, LogReader, LogRecord};
@@ -54,17 +55,13 @@ struct Lag(BTreeMap<(Arc<str>, u32), VecDeque<BatchSpan>>);
 /// First offset, last offset, first record's timestamp (ms).
 type BatchSpan = (u64, u64, i64);
 
-pub fn dead_letter_topic(sink: &str) -> String {
-    format!("_dlq.{sink}")
-}
-
 fn log_error(context: String) -> impl FnOnce(headwater_log::LogError) -> Error {
     move |e| Error::component(context, e)
 }
 
 impl SinkTask {
     fn wants(&self, topic: &str) -> bool {
-        !topic.starts_with("_dlq.") && self.topics.iter().any(|g| glob_match(g, topic))
+        !topic.starts_with(DEAD_LETTER_PREFIX) && self.topics.iter().any(|g| glob_match(g, topic))
     }
 
     /// One attempt: feed the sink from the committed offsets until shutdown

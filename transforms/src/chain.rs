@@ -1,5 +1,7 @@
 //! The chain: every configured step in order.
 
+use std::sync::Arc;
+
 use headwater_core::{ChangeEvent, Result, Transform};
 
 use crate::columns::{ColumnOp, Columns};
@@ -7,6 +9,7 @@ use crate::config::TransformConfig;
 use crate::error::TransformError;
 use crate::filter::Filter;
 use crate::mask::Mask;
+use crate::outbox::Outbox;
 use crate::route::{route_template, Route};
 use crate::tables::TableMatcher;
 
@@ -40,6 +43,19 @@ impl TransformChain {
             std::mem::swap(&mut current, &mut next);
         }
         Ok(current)
+    }
+
+    /// What each step left out or dead-lettered since the last call:
+    /// (transform, source, outcome, count).
+    pub fn take_counts(&self) -> Vec<(&str, Arc<str>, &'static str, u64)> {
+        self.steps
+            .iter()
+            .flat_map(|step| {
+                step.take_counts()
+                    .into_iter()
+                    .map(|(source, outcome, n)| (step.name(), source, outcome, n))
+            })
+            .collect()
     }
 }
 
@@ -82,6 +98,15 @@ fn build_step(
                 .map(|s| s.expose().as_bytes().to_vec())
                 .unwrap_or_default(),
         )),
+        TransformConfig::Outbox(outbox) => {
+            Box::new(
+                Outbox::new(outbox).map_err(|message| TransformError::Invalid {
+                    index,
+                    kind: "outbox",
+                    message,
+                })?,
+            )
+        }
         TransformConfig::Route { tables, topic } => {
             let template = route_template(topic).map_err(|message| TransformError::Invalid {
                 index,

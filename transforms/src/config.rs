@@ -7,6 +7,8 @@ use serde::Deserialize;
 use headwater_core::config::Problems;
 use headwater_core::{Op, Secret};
 
+use crate::outbox::{Outbox, OutboxConfig};
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
 pub enum TransformConfig {
@@ -57,6 +59,8 @@ pub enum TransformConfig {
         tables: Vec<String>,
         topic: String,
     },
+    /// Rows of outbox tables (and outbox messages) into domain events.
+    Outbox(OutboxConfig),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -125,6 +129,25 @@ impl TransformConfig {
             TransformConfig::Rename { .. } => "rename",
             TransformConfig::Mask { .. } => "mask",
             TransformConfig::Route { .. } => "route",
+            TransformConfig::Outbox(_) => "outbox",
+        }
+    }
+
+    /// The tables this step applies to and the columns each must have
+    /// (held against the sources' tables by `headwater check`).
+    pub fn required_columns(&self) -> Option<(&[String], Vec<String>)> {
+        match self {
+            TransformConfig::Outbox(outbox) => {
+                let shape =
+                    headwater_core::outbox::OutboxShape::new(outbox.columns.clone()).ok()?;
+                let columns = shape
+                    .required_columns()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                Some((&outbox.tables, columns))
+            }
+            _ => None,
         }
     }
 
@@ -176,6 +199,17 @@ impl TransformConfig {
             TransformConfig::Route { topic, .. } => {
                 if let Err(message) = crate::route::route_template(topic) {
                     problems.add(format!("{key}.topic"), message);
+                }
+            }
+            TransformConfig::Outbox(outbox) => {
+                if outbox.tables.is_empty() && outbox.messages.is_none() {
+                    problems.add(
+                        format!("{key}.tables"),
+                        "lists no outbox table (and there is no `messages` section); name the outbox table, tables = [\"public.outbox\"]",
+                    );
+                }
+                if let Err(message) = Outbox::new(outbox) {
+                    problems.add(key, message);
                 }
             }
         }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 mod filter;
 mod mask;
+pub mod outbox;
 mod reshape;
 mod route;
 mod tables;

@@ -189,7 +189,8 @@ fn event() -> impl Strategy<Value = ChangeEvent> {
                 Just(Op::Update),
                 Just(Op::Delete),
                 Just(Op::Truncate),
-                Just(Op::Message)
+                Just(Op::Message),
+                Just(Op::Event)
             ],
             row(),
             proptest::option::of(row()),

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use headwater_core::outbox::OutboxEvent;
 use headwater_core::position::Scalar;
 use headwater_core::{ChangeEvent, Column, Decimal, Op, TableSchema, Timestamp, Value};
 
@@ -73,6 +74,8 @@ pub struct Encoder {
     key: Vec<u8>,
     value: Vec<u8>,
     has_key: bool,
+    /// The last event is an outbox tombstone: no value at all.
+    no_value: bool,
     /// The `headwater.special` header of the last event (empty: none).
     special: Vec<u8>,
 }
@@ -99,6 +102,7 @@ impl Encoder {
             key: Vec::with_capacity(256),
             value: Vec::with_capacity(4096),
             has_key: false,
+            no_value: false,
             special: Vec::new(),
         }
     }
@@ -118,11 +122,21 @@ impl Encoder {
         &self.value
     }
 
+    /// The last event's value; `None` for an outbox tombstone.
+    pub fn value_or_tombstone(&self) -> Option<&[u8]> {
+        (!self.no_value).then_some(self.value.as_slice())
+    }
+
     /// Encodes `event`; `now_ms` is the envelope's `ts_ms` (processing time).
     pub fn encode(&mut self, event: &ChangeEvent, now_ms: i64) {
-        let plan = self.plan(event);
         self.key.clear();
         self.value.clear();
+        self.no_value = false;
+        if let Some(outbox) = OutboxEvent::of(event) {
+            self.encode_outbox(&outbox);
+            return;
+        }
+        let plan = self.plan(event);
         self.has_key = write_key(&mut self.key, &plan, event, &mut self.scratch);
         if event.op == Op::Message {
             write_message(&mut self.value, &plan, event, now_ms);
@@ -131,6 +145,18 @@ impl Encoder {
         }
         let precise = self.options.decimal == DecimalHandling::Precise;
         write_special(&mut self.special, &plan, event, precise);
+    }
+
+    /// An outbox event as Debezium's outbox router writes it: the
+    /// aggregate key as text, the payload bytes as stored, no envelope.
+    fn encode_outbox(&mut self, outbox: &OutboxEvent) {
+        self.key.extend_from_slice(outbox.key_text().as_bytes());
+        self.has_key = true;
+        self.special.clear();
+        match outbox.payload_bytes() {
+            Some(payload) => self.value.extend_from_slice(payload),
+            None => self.no_value = true,
+        }
     }
 
     fn plan(&mut self, event: &ChangeEvent) -> Arc<Plan> {

@@ -258,7 +258,7 @@ impl Sink for KafkaSink {
                     .await?;
                 self.send(ticket, key, None, headers).await?;
             } else {
-                self.send(ticket, key, Some(self.encoder.value()), headers)
+                self.send(ticket, key, self.encoder.value_or_tombstone(), headers)
                     .await?;
             }
         }

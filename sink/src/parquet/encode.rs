@@ -544,6 +544,7 @@ pub fn op_from_code(code: &str) -> Option<Op> {
         "d" => Op::Delete,
         "t" => Op::Truncate,
         "m" => Op::Message,
+        "e" => Op::Event,
         _ => return None,
     })
 }

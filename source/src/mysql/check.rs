@@ -1,7 +1,8 @@
 //! `headwater check` for a MySQL/MariaDB source: the server settings and
 //! privileges change data capture needs, each with what to change.
 
-use headwater_core::Finding;
+use headwater_core::config::glob_match;
+use headwater_core::{Finding, TableId};
 
 use super::config::MySqlConfig;
 use super::conn::{number, text, Sql};
@@ -15,6 +16,39 @@ fn is_on(value: Option<&str>) -> bool {
 
 async fn variable(sql: &mut Sql, name: &str) -> Option<String> {
     sql.variable(name).await.ok().flatten()
+}
+
+/// The captured tables' column names, in column order.
+pub async fn captured_columns(
+    cfg: &MySqlConfig,
+) -> super::error::Result<Vec<(TableId, Vec<String>)>> {
+    let mut sql = Sql::connect(&cfg.url).await?;
+    let rows = sql
+        .text_rows(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION",
+        )
+        .await?;
+    let mut out: Vec<(TableId, Vec<String>)> = Vec::new();
+    for row in &rows {
+        let (Some(db), Some(table), Some(column)) = (
+            row.first().and_then(text),
+            row.get(1).and_then(text),
+            row.get(2).and_then(text),
+        ) else {
+            continue;
+        };
+        let id = TableId::new(db, table);
+        if !cfg.tables.iter().any(|g| glob_match(g, &id.to_string())) {
+            continue;
+        }
+        match out.last_mut() {
+            Some((last, columns)) if *last == id => columns.push(column),
+            _ => out.push((id, vec![column])),
+        }
+    }
+    Ok(out)
 }
 
 pub async fn check(cfg: &MySqlConfig) -> Vec<Finding> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use headwater_core::{Finding, MySqlPosition, Position, Source, SourceContext};
+use headwater_core::{Finding, MySqlPosition, Position, Source, SourceContext, TableId};
 use tracing::{debug, info, Instrument};
 
 use super::config::{MySqlConfig, SnapshotMode};
@@ -161,6 +161,10 @@ impl Source for MySqlSource {
 
     async fn check(&self) -> Vec<Finding> {
         super::check::check(&self.config).await
+    }
+
+    async fn captured_columns(&self) -> Option<Vec<(TableId, Vec<String>)>> {
+        super::check::captured_columns(&self.config).await.ok()
     }
 }
 

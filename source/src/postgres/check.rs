@@ -1,7 +1,7 @@
 //! `headwater check` for a PostgreSQL source: every prerequisite probed,
 //! each problem said with its fix.
 
-use headwater_core::Finding;
+use headwater_core::{Finding, TableId};
 use tokio_postgres::Client;
 
 use crate::postgres::config::PostgresConfig;
@@ -36,6 +36,26 @@ pub async fn check(name: &str, config: &PostgresConfig) -> Vec<Finding> {
         findings.push(Finding::fail(e.to_string()));
     }
     findings
+}
+
+/// The captured tables' column names, in column order.
+pub async fn captured_columns(
+    config: &PostgresConfig,
+) -> Result<Vec<(TableId, Vec<String>)>, PgError> {
+    let client = sql_connect(&ConnParams::from_url(&config.url)?).await?;
+    let mut out = Vec::new();
+    for table in slot::resolve_tables(&client, &config.tables).await? {
+        let rows = client
+            .query(
+                "SELECT attname::text FROM pg_attribute \
+                 WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                &[&table.oid],
+            )
+            .await
+            .map_err(|e| PgError::sql(format!("reading the columns of {}", table.id), e))?;
+        out.push((table.id, rows.iter().map(|r| r.get(0)).collect()));
+    }
+    Ok(out)
 }
 
 async fn probe(

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use headwater_core::{
-    Appender, EventBatch, Finding, Lsn, PgPosition, Position, Source, SourceContext,
+    Appender, EventBatch, Finding, Lsn, PgPosition, Position, Source, SourceContext, TableId,
 };
 use tokio_postgres::Client;
 use tracing::Instrument;
@@ -67,6 +67,12 @@ impl Source for PostgresSource {
 
     async fn check(&self) -> Vec<Finding> {
         crate::postgres::check::check(&self.name, &self.config).await
+    }
+
+    async fn captured_columns(&self) -> Option<Vec<(TableId, Vec<String>)>> {
+        crate::postgres::check::captured_columns(&self.config)
+            .await
+            .ok()
     }
 }
 
