@@ -179,6 +179,12 @@ impl Config {
         }
         for (name, sink) in &self.sinks {
             check_name("sinks", name, &mut problems);
+            if self.sources.contains_key(name) {
+                problems.add(
+                    format!("sinks.{name}"),
+                    format!("has the name of a source; each has its own dead-letter topic (`_dlq.{name}`), so rename one"),
+                );
+            }
             sink.validate(name, &mut problems);
             for (i, pattern) in sink.topics().iter().enumerate() {
                 let source_part = pattern.split('.').next().unwrap_or("");
@@ -206,9 +212,7 @@ impl Config {
     }
 
     fn has_route(&self) -> bool {
-        self.transforms
-            .iter()
-            .any(|t| matches!(t, TransformConfig::Route { .. }))
+        self.transforms.iter().any(TransformConfig::names_topics)
     }
 
     fn source_names(&self) -> String {

@@ -59,30 +59,9 @@ async fn slots(db: &TestDb) -> Vec<(String, bool)> {
 
 /// The ops of every change event of `topic` in the daemon's log.
 fn ops_in_log(config: &Path, topic: &str) -> Vec<String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_headwater"))
-        .args([
-            "log",
-            "tail",
-            topic,
-            "--from-beginning",
-            "--format",
-            "json",
-            "-c",
-        ])
-        .arg(config)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|line| {
-            let event: serde_json::Value = serde_json::from_str(line).unwrap();
-            event["op"].as_str().unwrap_or_default().to_owned()
-        })
+    common::log_records(config, topic)
+        .iter()
+        .map(|event| event["op"].as_str().unwrap_or_default().to_owned())
         .collect()
 }
 

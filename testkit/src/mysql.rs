@@ -6,6 +6,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
 
+/// The client the helpers here speak, for tests that write more than SQL
+/// text (transactions, parameters).
+pub use mysql_async;
+
 use headwater_core::{Appender, MySqlPosition, Position};
 
 use crate::{mysql_url, unique_name, wait_until_async};

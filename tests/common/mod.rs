@@ -248,5 +248,25 @@ pub fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// Every record of `topic` in the log of the daemon configured by
+/// `config`, as `headwater log tail --format json` prints them.
+pub fn log_records(config: &Path, topic: &str) -> Vec<serde_json::Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_headwater"))
+        .args(["log", "tail", topic, "--from-beginning", "-n", "10000000"])
+        .args(["--format", "json", "-c"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
 /// Polls until the condition holds; panics after the deadline.
 pub use testkit::wait_until_async as wait_for;

@@ -133,6 +133,15 @@ impl TransformConfig {
         }
     }
 
+    /// Whether this step sends events to topics of its own choosing
+    /// (rather than `{source}.{namespace}.{table}`).
+    pub fn names_topics(&self) -> bool {
+        matches!(
+            self,
+            TransformConfig::Route { .. } | TransformConfig::Outbox(_)
+        )
+    }
+
     /// The tables this step applies to and the columns each must have
     /// (held against the sources' tables by `headwater check`).
     pub fn required_columns(&self) -> Option<(&[String], Vec<String>)> {

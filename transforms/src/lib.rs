@@ -17,4 +17,6 @@ pub use config::TransformConfig;
 pub use error::TransformError;
 
 #[cfg(test)]
+mod outbox_tests;
+#[cfg(test)]
 mod tests;
