@@ -24,6 +24,8 @@
 
 mod common;
 
+use common::{cpu_seconds, env_or, peak_rss_mb, pg, reset_peak_rss};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -37,7 +39,6 @@ use headwater_core::{
 use headwater_log::{Log, LogConfig};
 use headwater_sink::parquet::{ParquetConfig, ParquetSink};
 use headwater_source::postgres::{PostgresConfig, PostgresSource, SnapshotMode};
-use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
 /// Wraps the real appender; records commit → durable latency per row.
@@ -84,33 +85,6 @@ impl Appender for Timed {
     fn durable_checkpoint(&self) -> Option<Position> {
         self.inner.durable_checkpoint()
     }
-}
-
-fn peak_rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-/// Restarts VmHWM from the current RSS, so each phase reports its own peak.
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn pg(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
 }
 
 fn main() {
@@ -416,24 +390,4 @@ async fn run() {
     let _ = admin
         .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
         .await;
-}
-
-/// User + system CPU seconds of this process.
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields
-        .get(11)
-        .and_then(|u| u.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    ticks / 100.0
 }

@@ -7,7 +7,9 @@
 //! (the event's key), the event type, the payload, then the extra fields;
 //! `after` holds their values. Sinks find them with [`OutboxEvent`].
 
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
 
@@ -219,11 +221,19 @@ impl OutboxShape {
                 column
             })
             .collect();
+        let needed = kept
+            .iter()
+            .chain(std::iter::once(&route))
+            .chain(headers.iter().map(|(_, i)| i))
+            .max()
+            .map_or(0, |i| i + 1);
         Ok(OutboxLayout {
             kept,
             key_len: key.len(),
             route,
             headers,
+            needed,
+            topics: Mutex::new(HashMap::new()),
             schema: Arc::new(TableSchema {
                 table: schema.table.clone(),
                 version: schema.version,
@@ -283,44 +293,53 @@ impl OutboxShape {
 
 /// An [`OutboxShape`] resolved against one table schema: where each role's
 /// column is, and the event's schema.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct OutboxLayout {
     /// Source column of each event column: id, key…, type, payload, fields….
     kept: Vec<usize>,
     key_len: usize,
     route: usize,
     headers: Vec<(String, usize)>,
+    /// Values a row needs: one past the last column used.
+    needed: usize,
     schema: Arc<TableSchema>,
+    /// Route → (source, topic) seen.
+    topics: Mutex<HashMap<String, (Arc<str>, Arc<str>)>>,
 }
 
 impl OutboxLayout {
     /// The event that the outbox row `row` of `from` (a change of the outbox
-    /// table, or a message) becomes, or why it cannot become one.
+    /// table, or a message) becomes, or why it cannot become one. The
+    /// event's values are moved out of `row`, which is left as it was when
+    /// this fails.
     pub fn event(
         &self,
         shape: &OutboxShape,
         from: &ChangeEvent,
-        row: &[Value],
+        row: &mut [Value],
     ) -> Result<ChangeEvent, String> {
         let c = shape.columns();
-        let value = |i: usize| row.get(i).unwrap_or(&Value::Null);
-        let text = |i: usize, role: &str, name: &str| match value(i) {
+        if row.len() < self.needed {
+            return Err(format!(
+                "the row has {} values; the outbox's columns need {}",
+                row.len(),
+                self.needed
+            ));
+        }
+        let present = |i: usize, role: &str, name: &str| match &row[i] {
             Value::Null => Err(format!("the outbox {role} `{name}` is NULL")),
             Value::Unchanged => Err(format!(
                 "the outbox {role} `{name}` was not sent (an unchanged TOAST value)"
             )),
-            v => Ok(v.to_string()),
+            _ => Ok(()),
         };
-        let route = text(self.route, "route_by", &c.route_by)?;
-        let topic = shape.topic(&from.source, &from.table, &route)?;
-        let id = text(self.kept[0], "id", &c.id)?;
-        let mut key = Vec::with_capacity(self.key_len);
+        present(self.route, "route_by", &c.route_by)?;
+        present(self.kept[0], "id", &c.id)?;
         for (n, &i) in self.kept[1..=self.key_len].iter().enumerate() {
-            text(i, "key", &c.key.names()[n])?;
-            key.push(value(i).clone());
+            present(i, "key", &c.key.names()[n])?;
         }
-        let payload_index = self.kept[self.key_len + 2];
-        let payload = value(payload_index);
+        let topic = self.topic(shape, from, &row[self.route])?;
+        let payload = &row[self.kept[self.key_len + 2]];
         if let Value::Json(json) = payload {
             serde_json::from_str::<serde::de::IgnoredAny>(json).map_err(|e| {
                 format!("the outbox payload `{}` is not valid JSON: {e}", c.payload)
@@ -338,31 +357,42 @@ impl OutboxLayout {
             Value::Bytes(b) => b.is_empty(),
             _ => false,
         };
-        let mut headers = Vec::with_capacity(2 + self.headers.len() + from.headers.len());
+
+        // Nothing fails from here on.
+        let mut headers = Vec::with_capacity(2 + self.headers.len());
         headers.push(Header {
             name: "id".into(),
-            value: id.into_bytes(),
+            value: text(&row[self.kept[0]]).into_owned().into_bytes(),
         });
-        let kind = value(self.kept[self.key_len + 1]);
+        let kind = &row[self.kept[self.key_len + 1]];
         if !kind.is_null() {
             headers.push(Header {
                 name: "type".into(),
-                value: kind.to_string().into_bytes(),
+                value: text(kind).into_owned().into_bytes(),
             });
         }
         for (name, i) in &self.headers {
-            match value(*i) {
+            match &row[*i] {
                 Value::Null | Value::Unchanged => {}
                 v => headers.push(Header {
                     name: name.clone(),
-                    value: v.to_string().into_bytes(),
+                    value: text(v).into_owned().into_bytes(),
                 }),
             }
         }
+        let key = self.kept[1..=self.key_len]
+            .iter()
+            .map(|&i| row[i].clone())
+            .collect();
         let after = if empty && c.tombstone_on_empty_payload {
             None
         } else {
-            Some(self.kept.iter().map(|&i| value(i).clone()).collect())
+            Some(
+                self.kept
+                    .iter()
+                    .map(|&i| std::mem::replace(&mut row[i], Value::Null))
+                    .collect(),
+            )
         };
         Ok(ChangeEvent {
             source: from.source.clone(),
@@ -375,9 +405,43 @@ impl OutboxLayout {
             commit_ts: from.commit_ts,
             tx_id: from.tx_id,
             schema: self.schema.clone(),
-            topic: Some(topic.into()),
+            topic: Some(topic),
             headers,
         })
+    }
+
+    /// The topic of an event of `from` routed by `route`, from the cache
+    /// when this route (of this source) was seen before.
+    fn topic(
+        &self,
+        shape: &OutboxShape,
+        from: &ChangeEvent,
+        route: &Value,
+    ) -> Result<Arc<str>, String> {
+        let route = text(route);
+        let mut topics = self.topics.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((source, topic)) = topics.get(route.as_ref()) {
+            if *source == from.source {
+                return Ok(topic.clone());
+            }
+        }
+        let topic: Arc<str> = shape.topic(&from.source, &from.table, &route)?.into();
+        if topics.len() >= MAX_CACHED_TOPICS {
+            topics.clear();
+        }
+        topics.insert(route.into_owned(), (from.source.clone(), topic.clone()));
+        Ok(topic)
+    }
+}
+
+/// Routes whose topic a layout keeps before its cache starts over.
+const MAX_CACHED_TOPICS: usize = 10_000;
+
+/// A value as header or route text, borrowed when it is text already.
+fn text(value: &Value) -> Cow<'_, str> {
+    match value {
+        Value::Text(s) | Value::Enum(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
     }
 }
 

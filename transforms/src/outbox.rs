@@ -146,19 +146,30 @@ impl Outbox {
         event
     }
 
-    fn row_event(&self, event: &ChangeEvent) -> std::result::Result<ChangeEvent, String> {
-        let row = event.after.as_deref().unwrap_or_default();
-        let id = Arc::as_ptr(&event.schema) as usize;
-        let mut layouts = lock(&self.layouts);
-        if layouts.len() >= MAX_LAYOUTS && !layouts.contains_key(&id) {
-            layouts.clear();
-        }
-        let (_, layout) = layouts
-            .entry(id)
-            .or_insert_with(|| (event.schema.clone(), self.shape.layout(&event.schema)));
-        match layout {
-            Ok(layout) => layout.event(&self.shape, event, row),
-            Err(reason) => Err(reason.clone()),
+    /// The event `event` (a change of an outbox table) becomes, or the
+    /// event as it came, to the dead-letter topic.
+    fn row_event(&self, mut event: ChangeEvent) -> ChangeEvent {
+        let mut row = event.after.take().unwrap_or_default();
+        let built = {
+            let id = Arc::as_ptr(&event.schema) as usize;
+            let mut layouts = lock(&self.layouts);
+            if layouts.len() >= MAX_LAYOUTS && !layouts.contains_key(&id) {
+                layouts.clear();
+            }
+            let (_, layout) = layouts
+                .entry(id)
+                .or_insert_with(|| (event.schema.clone(), self.shape.layout(&event.schema)));
+            match layout {
+                Ok(layout) => layout.event(&self.shape, &event, &mut row),
+                Err(reason) => Err(reason.clone()),
+            }
+        };
+        match built {
+            Ok(built) => built,
+            Err(reason) => {
+                event.after = Some(row);
+                self.dead_letter(event, reason)
+            }
         }
     }
 
@@ -176,8 +187,8 @@ impl Outbox {
             Some([Value::Bytes(content)]) => content.as_slice(),
             _ => return Err("the message has no content".into()),
         };
-        let row = message_row(&messages.schema, content)?;
-        messages.layout.event(&self.shape, event, &row)
+        let mut row = message_row(&messages.schema, content)?;
+        messages.layout.event(&self.shape, event, &mut row)
     }
 }
 
@@ -216,31 +227,24 @@ impl Transform for Outbox {
             out.push(event);
             return Ok(());
         }
-        let built = match event.op {
-            Op::Insert | Op::Read => self.row_event(&event),
+        match event.op {
+            Op::Insert | Op::Read => out.push(self.row_event(event)),
             Op::Update => match self.on_update {
-                OnUpdate::Emit => self.row_event(&event),
-                OnUpdate::Error => Err(
+                OnUpdate::Emit => out.push(self.row_event(event)),
+                OnUpdate::Error => out.push(self.dead_letter(
+                    event,
                     "an update of an outbox row (on_update = \"error\"); outbox rows are written once".into(),
-                ),
+                )),
                 OnUpdate::Warn => {
                     tracing::warn!(source = %event.source, table = %event.table, position = %event.position,
                         "outbox: an update of an outbox row is skipped (on_update = \"warn\")");
                     self.count(&event.source, SKIPPED_UPDATE);
-                    return Ok(());
                 }
             },
             // Deleting published rows keeps the table small; not an event.
-            Op::Delete | Op::Truncate => return Ok(()),
-            Op::Message | Op::Event => {
-                out.push(event);
-                return Ok(());
-            }
-        };
-        out.push(match built {
-            Ok(e) => e,
-            Err(reason) => self.dead_letter(event, reason),
-        });
+            Op::Delete | Op::Truncate => {}
+            Op::Message | Op::Event => out.push(event),
+        }
         Ok(())
     }
 

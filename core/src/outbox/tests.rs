@@ -66,7 +66,8 @@ fn shape(edit: impl FnOnce(&mut OutboxColumns)) -> OutboxShape {
 
 fn build(shape: &OutboxShape, event: &ChangeEvent) -> Result<ChangeEvent, String> {
     let layout = shape.layout(&event.schema)?;
-    layout.event(shape, event, event.after.as_deref().unwrap())
+    let mut row = event.after.clone().unwrap();
+    layout.event(shape, event, &mut row)
 }
 
 fn header<'a>(event: &'a ChangeEvent, name: &str) -> Option<&'a str> {
