@@ -303,8 +303,7 @@ pub struct OutboxLayout {
     /// Values a row needs: one past the last column used.
     needed: usize,
     schema: Arc<TableSchema>,
-    /// Route → (source, topic) seen.
-    topics: Mutex<HashMap<String, (Arc<str>, Arc<str>)>>,
+    topics: Mutex<HashMap<String, RoutedTopic>>,
 }
 
 impl OutboxLayout {
@@ -433,6 +432,9 @@ impl OutboxLayout {
         Ok(topic)
     }
 }
+
+/// A route's topic, and the source it was rendered for.
+type RoutedTopic = (Arc<str>, Arc<str>);
 
 /// Routes whose topic a layout keeps before its cache starts over.
 const MAX_CACHED_TOPICS: usize = 10_000;
