@@ -1,5 +1,5 @@
 //! What the PostgreSQL benchmarks share.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::time::Duration;
 
